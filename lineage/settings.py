@@ -1,0 +1,77 @@
+"""The one settings object.
+
+Built once at the edge (the CLI, a service start, a test fixture) and passed
+down; no other module reads the environment. Every field can be set by an
+environment variable named ``LINEAGE_<FIELD>``; the two addresses that other
+tools in the Kafka and ClickHouse world already use are also read under their
+customary names, ``KAFKA_BOOTSTRAP_SERVERS`` and ``CLICKHOUSE_URL``.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from pydantic import AliasChoices, Field, SecretStr, field_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="LINEAGE_", extra="ignore")
+
+    home: Path = Field(
+        default=Path(".lineage"),
+        description="Working folder: cached Kafka jars, the local broker's data, the embedded store.",
+    )
+
+    # --- Kafka -----------------------------------------------------------------
+    kafka_bootstrap_servers: str | None = Field(
+        default=None,
+        validation_alias=AliasChoices("KAFKA_BOOTSTRAP_SERVERS", "LINEAGE_KAFKA_BOOTSTRAP_SERVERS"),
+        description="An existing broker to use. Unset: the local broker that `lineage kafka start` runs.",
+    )
+    kafka_port: int = Field(default=19092, description="Client port of the local broker.")
+    kafka_controller_port: int = Field(default=19093, description="KRaft controller port of the local broker.")
+    kafka_heap: str = Field(default="512m", description="Heap (-Xmx/-Xms) of the local broker's JVM.")
+    topic_prefix: str = Field(default="engage", description="Event topics are <prefix>.<family>.")
+    topic_partitions: int = Field(default=3, ge=1)
+    dead_letter_topic: str = Field(default="engage.dead-letter")
+    consumer_group: str = Field(default="lineage-tagger")
+
+    # --- ClickHouse --------------------------------------------------------------
+    clickhouse_url: str | None = Field(
+        default=None,
+        validation_alias=AliasChoices("CLICKHOUSE_URL", "LINEAGE_CLICKHOUSE_URL"),
+        description="chdb:///<path> for the embedded engine, http(s)://user:pass@host:port for a server. "
+        "Unset: chdb:///<home>/store.",
+    )
+    clickhouse_database: str = Field(default="lineage")
+
+    # --- Consumer -----------------------------------------------------------------
+    batch_max_records: int = Field(default=20_000, ge=1, description="Flush a partition's batch at this size.")
+    batch_max_seconds: float = Field(default=1.0, gt=0, description="... or when its oldest record is this old.")
+
+    # --- Policy and identity ------------------------------------------------------
+    policy_path: Path | None = Field(
+        default=None, description="Policy file to tag with. Unset: the policy shipped in consumers/policy/."
+    )
+    pseudonym_key: SecretStr | None = Field(
+        default=None,
+        description="Secret for the keyed hash (HMAC-SHA256) that turns a business e-mail into a subject id.",
+    )
+    operator: str | None = Field(default=None, description="Who runs privacy commands, for the access log.")
+
+    @field_validator("home")
+    @classmethod
+    def _absolute_home(cls, v: Path) -> Path:
+        return v.expanduser().resolve()
+
+    @property
+    def store_url(self) -> str:
+        return self.clickhouse_url or f"chdb:///{self.home / 'store'}"
+
+    @property
+    def kafka_home(self) -> Path:
+        return self.home / "kafka"
+
+    def topic(self, family: str) -> str:
+        return f"{self.topic_prefix}.{family}"
