@@ -1,0 +1,37 @@
+"""Why the consumer refuses to store a message that passed the contract."""
+
+from __future__ import annotations
+
+from schemas.errors import RejectedMessage
+
+
+class NoPolicyEntry(RejectedMessage):
+    """No rule of the policy file covers this event type (or these attribute values)."""
+
+    code = "no_policy_entry"
+
+
+class PolicyViolation(RejectedMessage):
+    """The event breaks the policy; ``code`` says which promise it would break."""
+
+    code = "policy_violation"
+
+
+class ProcessedOutsideEU(PolicyViolation):
+    """Statement section 5: all data is processed inside the EU."""
+
+    code = "outside_eu"
+
+
+class NoMarketingConsent(PolicyViolation):
+    """Activity F2: direct marketing is never sent without consent given beforehand."""
+
+    code = "no_marketing_consent"
+
+
+class PolicyFileError(Exception):
+    """The policy file cannot be loaded: a broken reference, an unknown taxonomy key, a bad term."""
+
+
+class MissingPseudonymKey(Exception):
+    """No secret for subject ids: set LINEAGE_PSEUDONYM_KEY (the demo keeps one in its home folder)."""

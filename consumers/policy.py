@@ -1,0 +1,154 @@
+"""The declarative, versioned policy: loading, checking and matching rules.
+
+The policy is data (``consumers/policy/policy.yaml``); this module only reads it,
+refuses a file with broken references or keys unknown to the fideslang taxonomy,
+and finds the rule for an event.
+"""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+from typing import Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, ValidationError, model_validator
+
+from consumers.errors import PolicyFileError
+
+DEFAULT_POLICY = Path(__file__).parent / "policy" / "policy.yaml"
+_DURATION = re.compile(r"^P(?:(\d+)Y)?(?:(\d+)M)?(?:(\d+)D)?$")
+
+
+class _Doc(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class LegalBasis(_Doc):
+    article: str
+    name: str
+
+
+class Recipient(_Doc):
+    description: str
+
+
+class Purpose(_Doc):
+    activity: str
+    description: str
+    legal_basis: str
+    data_use: str
+    objectable: bool = False
+    requires_consent: bool = False
+
+
+class RetentionRule(_Doc):
+    description: str
+    trigger: str
+    term: str = Field(pattern=_DURATION.pattern)
+    action: Literal["delete", "anonymise"]
+
+
+class Defaults(_Doc):
+    recipients: list[str]
+    region: str
+
+
+class Rule(_Doc):
+    event_types: list[str]
+    when: dict[str, str] = {}
+    purposes: list[str] = Field(min_length=1)
+    data_categories: list[str] = Field(min_length=1)
+    data_subject: str
+    retention: str
+    recipients: list[str] | None = None
+    region: str | None = None
+
+    def applies(self, attributes: dict[str, str]) -> bool:
+        return all(attributes.get(k) == v for k, v in self.when.items())
+
+
+class Policy(_Doc):
+    version: str
+    controller: str
+    statement: str
+    legal_bases: dict[str, LegalBasis]
+    recipients: dict[str, Recipient]
+    regions: dict[str, list[str]]
+    purposes: dict[str, Purpose]
+    retention: dict[str, RetentionRule]
+    defaults: Defaults
+    rules: list[Rule]
+
+    _index: dict[str, tuple[Rule, ...]] = PrivateAttr(default_factory=dict)
+
+    def model_post_init(self, _context: object) -> None:
+        index: dict[str, list[Rule]] = {}
+        for rule in self.rules:
+            for t in rule.event_types:
+                index.setdefault(t, []).append(rule)
+        self._index = {k: tuple(v) for k, v in index.items()}
+
+    @model_validator(mode="after")
+    def _references_resolve(self) -> Policy:
+        problems: list[str] = []
+
+        def need(kind: str, key: str, table: dict) -> None:
+            if key not in table:
+                problems.append(f"unknown {kind} {key!r}")
+
+        for key, p in self.purposes.items():
+            need(f"legal basis (purpose {key})", p.legal_basis, self.legal_bases)
+        for r in [self.defaults.recipients] + [rule.recipients or [] for rule in self.rules]:
+            for k in r:
+                need("recipient", k, self.recipients)
+        need("region", self.defaults.region, self.regions)
+        for rule in self.rules:
+            for k in rule.purposes:
+                need("purpose", k, self.purposes)
+            need("retention rule", rule.retention, self.retention)
+            if rule.region:
+                need("region", rule.region, self.regions)
+        if problems:
+            raise ValueError("; ".join(problems))
+        return self
+
+    def rule_for(self, event_type: str, attributes: dict[str, str]) -> Rule | None:
+        """The first rule that covers the event type and whose conditions hold, or None."""
+        for rule in self._index.get(event_type, ()):
+            if rule.applies(attributes):
+                return rule
+        return None
+
+    def event_types(self) -> set[str]:
+        return {t for rule in self.rules for t in rule.event_types}
+
+
+def _check_taxonomy(policy: Policy) -> None:
+    from fideslang.default_taxonomy import DEFAULT_TAXONOMY
+
+    uses = {d.fides_key for d in DEFAULT_TAXONOMY.data_use}
+    categories = {d.fides_key for d in DEFAULT_TAXONOMY.data_category}
+    subjects = {d.fides_key for d in DEFAULT_TAXONOMY.data_subject}
+    bad = [f"data use {p.data_use!r}" for p in policy.purposes.values() if p.data_use not in uses]
+    for rule in policy.rules:
+        bad += [f"data category {c!r}" for c in rule.data_categories if c not in categories]
+        if rule.data_subject not in subjects:
+            bad.append(f"data subject {rule.data_subject!r}")
+    if bad:
+        raise PolicyFileError("not in the fideslang default taxonomy: " + ", ".join(sorted(set(bad))))
+
+
+def load_policy(path: Path | None = None) -> Policy:
+    """Read and check a policy file; raises PolicyFileError saying what is wrong."""
+    path = path or DEFAULT_POLICY
+    try:
+        doc = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except (OSError, yaml.YAMLError) as exc:
+        raise PolicyFileError(f"cannot read policy file {path}: {exc}") from exc
+    try:
+        policy = Policy.model_validate(doc)
+    except ValidationError as exc:
+        raise PolicyFileError(f"policy file {path} is not valid: {exc}") from exc
+    _check_taxonomy(policy)
+    return policy

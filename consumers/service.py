@@ -1,0 +1,161 @@
+"""The tagging consumer: owns the Kafka clients, the batches and the commit loop.
+
+Offsets are committed per partition only after that partition's batch is in
+ClickHouse and its dead letters are on the dead-letter topic: a crash anywhere
+before the commit redelivers the batch, which is rebuilt over the same offset
+range and deduplicated by its token.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import time
+from collections import Counter
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from importlib.metadata import version
+
+from kafka import KafkaConsumer, KafkaProducer
+from kafka.structs import OffsetAndMetadata, TopicPartition
+
+from consumers.batch import PartitionBatch
+from consumers.consent import ConsentLedger
+from consumers.dead_letter import DeadLetterPublisher
+from consumers.policy import Policy
+from consumers.processing import MessageProcessor
+from consumers.pseudonym import Pseudonymizer
+from consumers.sink import ClickHouseSink
+from consumers.store import Store
+from consumers.tagging import Tagger
+from lineage.settings import Settings
+from schemas.models import FAMILIES
+from schemas.registry import FileSchemaRegistry
+
+CONSUMER_VERSION = version("engage-lineage")
+
+
+@dataclass
+class ConsumeStats:
+    consumed: int = 0
+    stored: int = 0
+    dead_lettered: Counter[str] = field(default_factory=Counter)
+    batches: int = 0
+    busy_seconds: float = 0.0  # from the first message received to the last batch committed
+
+    @property
+    def events_per_second(self) -> float:
+        return self.consumed / self.busy_seconds if self.busy_seconds else 0.0
+
+
+# Called after a batch is stored and before its offsets are committed; a test
+# uses it to crash the consumer at exactly that point.
+BatchHook = Callable[[PartitionBatch], None]
+
+
+class TaggingConsumer:
+    def __init__(
+        self,
+        settings: Settings,
+        store: Store,
+        policy: Policy,
+        bootstrap: str,
+        registry: FileSchemaRegistry | None = None,
+        after_store: BatchHook | None = None,
+    ) -> None:
+        self.settings = settings
+        self.topics = [settings.topic(f) for f in FAMILIES]
+        self.sink = ClickHouseSink(store, CONSUMER_VERSION)
+        consent = ConsentLedger()
+        consent.load(self.sink.consent_history())
+        key = settings.pseudonym_key.get_secret_value().encode() if settings.pseudonym_key else None
+        self.processor = MessageProcessor(
+            registry or FileSchemaRegistry(), Tagger(policy, consent), Pseudonymizer(key), CONSUMER_VERSION
+        )
+        self.after_store = after_store
+        self.consumer = KafkaConsumer(
+            *self.topics,
+            bootstrap_servers=bootstrap,
+            group_id=settings.consumer_group,
+            client_id=f"lineage-tagger-{CONSUMER_VERSION}",
+            enable_auto_commit=False,
+            auto_offset_reset="earliest",
+            max_partition_fetch_bytes=8 * 1024 * 1024,
+            fetch_max_bytes=64 * 1024 * 1024,
+        )
+        self.dead_letters = DeadLetterPublisher(
+            KafkaProducer(bootstrap_servers=bootstrap, acks="all", linger_ms=5, compression_type="zstd"),
+            settings.dead_letter_topic,
+            CONSUMER_VERSION,
+        )
+        self.batches: dict[TopicPartition, PartitionBatch] = {}
+        self.stats = ConsumeStats()
+
+    def run(
+        self,
+        until_idle: float | None = None,
+        max_messages: int | None = None,
+        on_progress: Callable[[ConsumeStats], None] | None = None,
+    ) -> ConsumeStats:
+        """Consume until stopped, until no message came for ``until_idle`` seconds, or ``max_messages``."""
+        last_message = time.monotonic()
+        first_message: float | None = None
+        try:
+            while True:
+                polled = self.consumer.poll(timeout_ms=200, max_records=5000)
+                now = time.monotonic()
+                ingested_at = dt.datetime.now(dt.UTC)
+                for tp, records in polled.items():
+                    for rec in records:
+                        self._process(tp, rec, ingested_at)
+                if polled:
+                    last_message = now
+                    first_message = first_message or now
+                self._flush_ready(drain=not polled)
+                if first_message is not None:
+                    self.stats.busy_seconds = time.monotonic() - first_message
+                if on_progress:
+                    on_progress(self.stats)
+                if max_messages is not None and self.stats.consumed >= max_messages and not self.batches:
+                    break
+                if until_idle is not None and not self.batches and now - last_message >= until_idle:
+                    break
+        finally:
+            self.close()
+        return self.stats
+
+    def _process(self, tp: TopicPartition, rec, ingested_at: dt.datetime) -> None:
+        batch = self.batches.get(tp)
+        if batch is None:
+            recorded = self.sink.recorded_range(tp.topic, tp.partition, rec.offset)
+            batch = PartitionBatch(tp.topic, tp.partition, rec.offset, must_end_at=recorded[1] if recorded else None)
+            self.batches[tp] = batch
+        reason = self.processor.process(batch, rec.offset, rec.key, rec.value, list(rec.headers or []), ingested_at)
+        self.stats.consumed += 1
+        if reason:
+            self.stats.dead_lettered[reason] += 1
+        else:
+            self.stats.stored += 1
+        if batch.complete() or (batch.must_end_at is None and batch.messages >= self.settings.batch_max_records):
+            self._flush(tp)
+
+    def _flush_ready(self, drain: bool) -> None:
+        now = time.monotonic()
+        for tp, batch in list(self.batches.items()):
+            if batch.must_end_at is not None and not batch.complete():
+                continue  # a recorded range is rebuilt whole, never cut short
+            if drain or batch.complete() or now - batch.started >= self.settings.batch_max_seconds:
+                self._flush(tp)
+
+    def _flush(self, tp: TopicPartition) -> None:
+        batch = self.batches.pop(tp)
+        self.sink.write(batch)
+        self.dead_letters.publish(batch)
+        if self.after_store:
+            self.after_store(batch)
+        self.consumer.commit({tp: OffsetAndMetadata(batch.last_offset + 1, "", -1)})
+        self.stats.batches += 1
+
+    def close(self) -> None:
+        # Never commit on close: only flushed batches may move the group's offsets.
+        self.consumer.close(autocommit=False)
+        self.dead_letters.producer.close(timeout=10)

@@ -1,0 +1,84 @@
+"""The store: one clickhouse-connect client, embedded (chDB) or a server, same code.
+
+``chdb:///path`` opens the real ClickHouse engine in this process; ``http(s)://``
+reaches a server. chDB holds one engine per process, so tests isolate by database.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Sequence
+from typing import Any
+from urllib.parse import unquote, urlparse
+
+import clickhouse_connect
+from clickhouse_connect.driver.client import Client
+
+from consumers.tables import ALL_DDL
+
+_DB_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
+
+
+class StoreError(Exception):
+    """The store cannot be reached or used as configured."""
+
+
+def _client(url: str, database: str) -> Client:
+    parsed = urlparse(url)
+    if parsed.scheme == "chdb":
+        path = unquote(parsed.path) or None
+        return clickhouse_connect.get_client(interface="chdb", path=path, database=database)
+    if parsed.scheme in ("http", "https"):
+        return clickhouse_connect.get_client(dsn=url, database=database)
+    raise StoreError(f"CLICKHOUSE_URL must start with chdb://, http:// or https://, not {url!r}")
+
+
+class Store:
+    """The tables of one database, and the few operations the pipeline needs on them."""
+
+    def __init__(self, url: str, database: str) -> None:
+        if not _DB_NAME.match(database):
+            raise StoreError(f"database name {database!r} must be letters, digits and underscores")
+        if url.startswith("chdb://"):
+            path = unquote(urlparse(url).path)
+            if path:
+                from pathlib import Path
+
+                Path(path).mkdir(parents=True, exist_ok=True)
+        # Create the database through a client bound to `default`, then bind to it.
+        _client(url, "default").command(f"CREATE DATABASE IF NOT EXISTS {database}")
+        self.url = url
+        self.database = database
+        self.client = _client(url, database)
+
+    def ensure_schema(self) -> None:
+        for ddl in ALL_DDL:
+            self.client.command(ddl)
+
+    def insert(self, table: str, columns: Sequence[str], data: Sequence[Sequence[Any]], token: str) -> None:
+        """Insert column-oriented data; a second insert with the same token stores nothing."""
+        if not data or not data[0]:
+            return
+        self.client.insert(
+            table,
+            data,
+            column_names=list(columns),
+            column_oriented=True,
+            settings={"insert_deduplication_token": token},
+        )
+
+    def rows(self, sql: str, parameters: dict[str, Any] | None = None) -> list[tuple]:
+        return self.client.query(sql, parameters=parameters or {}).result_rows
+
+    def scalar(self, sql: str, parameters: dict[str, Any] | None = None) -> Any:
+        rows = self.rows(sql, parameters)
+        return rows[0][0] if rows else None
+
+    def drop(self) -> None:
+        self.client.command(f"DROP DATABASE IF EXISTS {self.database}")
+
+
+def open_store(url: str, database: str) -> Store:
+    store = Store(url, database)
+    store.ensure_schema()
+    return store

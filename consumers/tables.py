@@ -1,0 +1,117 @@
+"""The tables the tagging consumer writes, and the columns it fills.
+
+Every table switches on insert deduplication (it is off by default on a
+non-replicated MergeTree): a batch redelivered after a crash carries the same
+deduplication token and is not stored twice.
+"""
+
+from __future__ import annotations
+
+DEDUP = "SETTINGS non_replicated_deduplication_window = 10000"
+
+EVENTS = f"""
+CREATE TABLE IF NOT EXISTS events (
+    event_id          UUID,
+    event_type        LowCardinality(String),
+    family            LowCardinality(String),
+    occurred_at       DateTime64(3, 'UTC'),
+    tenant_id         LowCardinality(String),
+    subject_ids       Array(String)                 COMMENT 'HMAC-SHA256 of each person''s normalised e-mail',
+    subject_roles     Array(LowCardinality(String)) COMMENT 'role of the person at the same index',
+    actor_id          String                        COMMENT 'who acted: actor, else last updater, else creator',
+    components        Array(LowCardinality(String)),
+    attributes        Map(LowCardinality(String), String) COMMENT 'payload fields that identify nobody',
+    activities        Array(LowCardinality(String)),
+    purposes          Array(LowCardinality(String)),
+    data_uses         Array(LowCardinality(String)) COMMENT 'fideslang data use, per purpose',
+    legal_bases       Array(LowCardinality(String)) COMMENT 'GDPR Art. 6(1) basis, per purpose',
+    data_categories   Array(LowCardinality(String)),
+    data_subject      LowCardinality(String),
+    recipients        Array(LowCardinality(String)),
+    retention_rule    LowCardinality(String),
+    region            LowCardinality(String),
+    policy_version    LowCardinality(String),
+    source_topic      LowCardinality(String),
+    source_partition  UInt32,
+    source_offset     UInt64,
+    schema_id         UInt32,
+    producer_service  LowCardinality(String),
+    producer_version  LowCardinality(String),
+    consumer_version  LowCardinality(String),
+    ingested_at       DateTime64(3, 'UTC'),
+    INDEX subjects_idx subject_ids TYPE bloom_filter(0.01) GRANULARITY 4
+) ENGINE = MergeTree
+PARTITION BY toYYYYMM(occurred_at)
+ORDER BY (tenant_id, event_type, occurred_at)
+{DEDUP}
+"""
+
+# Direct identifiers, apart from the analytics rows, keyed by subject id.
+IDENTIFIERS = f"""
+CREATE TABLE IF NOT EXISTS identifiers (
+    subject_id        String,
+    field             LowCardinality(String),
+    value             String,
+    tenant_id         LowCardinality(String),
+    event_id          UUID,
+    event_type        LowCardinality(String),
+    occurred_at       DateTime64(3, 'UTC'),
+    source_topic      LowCardinality(String),
+    source_partition  UInt32,
+    source_offset     UInt64,
+    ingested_at       DateTime64(3, 'UTC')
+) ENGINE = MergeTree
+ORDER BY (subject_id, field, occurred_at)
+{DEDUP}
+"""
+
+# What went to the dead-letter topic and why: counts and reasons, never the payload.
+DEAD_LETTERS = f"""
+CREATE TABLE IF NOT EXISTS dead_letters (
+    source_topic      LowCardinality(String),
+    source_partition  UInt32,
+    source_offset     UInt64,
+    reason            LowCardinality(String),
+    detail            String,
+    schema_id         UInt32,
+    event_type        LowCardinality(String),
+    consumer_version  LowCardinality(String),
+    dead_lettered_at  DateTime64(3, 'UTC')
+) ENGINE = MergeTree
+ORDER BY (source_topic, source_partition, source_offset)
+{DEDUP}
+"""
+
+# The offset range of each batch, written before its rows: after a crash the
+# consumer rebuilds exactly this range, so the deduplication token matches.
+INGEST_BATCHES = f"""
+CREATE TABLE IF NOT EXISTS ingest_batches (
+    source_topic      LowCardinality(String),
+    source_partition  UInt32,
+    first_offset      UInt64,
+    last_offset       UInt64,
+    messages          UInt32,
+    created_at        DateTime64(3, 'UTC')
+) ENGINE = MergeTree
+ORDER BY (source_topic, source_partition, first_offset)
+{DEDUP}
+"""
+
+ALL_DDL = (EVENTS, IDENTIFIERS, DEAD_LETTERS, INGEST_BATCHES)
+
+EVENT_COLUMNS = (
+    "event_id", "event_type", "family", "occurred_at", "tenant_id", "subject_ids", "subject_roles",
+    "actor_id", "components", "attributes", "activities", "purposes", "data_uses", "legal_bases",
+    "data_categories", "data_subject", "recipients", "retention_rule", "region", "policy_version",
+    "source_topic", "source_partition", "source_offset", "schema_id", "producer_service",
+    "producer_version", "consumer_version", "ingested_at",
+)  # fmt: skip
+IDENTIFIER_COLUMNS = (
+    "subject_id", "field", "value", "tenant_id", "event_id", "event_type", "occurred_at",
+    "source_topic", "source_partition", "source_offset", "ingested_at",
+)  # fmt: skip
+DEAD_LETTER_COLUMNS = (
+    "source_topic", "source_partition", "source_offset", "reason", "detail", "schema_id",
+    "event_type", "consumer_version", "dead_lettered_at",
+)  # fmt: skip
+BATCH_COLUMNS = ("source_topic", "source_partition", "first_offset", "last_offset", "messages", "created_at")

@@ -1,0 +1,62 @@
+"""Builds the real parts from the settings: which broker, which store, which key.
+
+The rest of the code receives what this module returns and never asks which
+implementation it got.
+"""
+
+from __future__ import annotations
+
+import os
+import secrets
+from pathlib import Path
+
+from pydantic import SecretStr
+
+from consumers.store import Store, open_store
+from lineage.broker import LocalBroker
+from lineage.settings import Settings
+from lineage.topics import TopicSpec, ensure_topics
+from schemas.models import FAMILIES
+
+
+class NoBroker(Exception):
+    """No broker configured or running."""
+
+
+def bootstrap_servers(settings: Settings, start_local: bool = False) -> str:
+    """KAFKA_BOOTSTRAP_SERVERS if set; else the local broker, started if asked to."""
+    if settings.kafka_bootstrap_servers:
+        return settings.kafka_bootstrap_servers
+    broker = LocalBroker.from_settings(settings)
+    if start_local:
+        return broker.start()
+    status = broker.status()
+    if not status.running:
+        raise NoBroker("no Kafka broker: run `lineage kafka start`, or set KAFKA_BOOTSTRAP_SERVERS")
+    return status.bootstrap
+
+
+def topic_specs(settings: Settings) -> list[TopicSpec]:
+    specs = [TopicSpec(settings.topic(f), settings.topic_partitions, {}) for f in FAMILIES]
+    return specs + [TopicSpec(settings.dead_letter_topic, 1, {})]
+
+
+def prepare_topics(settings: Settings, bootstrap: str) -> list[str]:
+    return ensure_topics(bootstrap, topic_specs(settings))
+
+
+def store(settings: Settings) -> Store:
+    return open_store(settings.store_url, settings.clickhouse_database)
+
+
+def demo_key(settings: Settings) -> Settings:
+    """The demo's settings with a pseudonym key: the configured one, else one kept in the home folder."""
+    if settings.pseudonym_key:
+        return settings
+    path: Path = settings.home / "pseudonym.key"
+    if not path.exists():
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        with os.fdopen(fd, "w") as fh:
+            fh.write(secrets.token_hex(32))
+    return settings.model_copy(update={"pseudonym_key": SecretStr(path.read_text().strip())})
