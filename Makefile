@@ -1,0 +1,33 @@
+# Two commands from a fresh clone: `make demo` runs the main job, `make test` the tests.
+# Needs Python 3.11+, Java 17+ and Maven; everything else is installed here.
+
+PYTHON ?= python3
+VENV   := .venv
+BIN    := $(VENV)/bin
+STAMP  := $(VENV)/.installed-$(shell sha1sum pyproject.toml | cut -c1-12)
+
+.PHONY: install demo test kafka-start kafka-stop clean
+
+$(STAMP): pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --upgrade pip
+	$(BIN)/pip install --quiet -e ".[test]"
+	rm -f $(VENV)/.installed-* && touch $@
+
+install: $(STAMP)
+
+demo: install
+	$(BIN)/lineage demo
+
+test: install
+	$(BIN)/pytest
+
+kafka-start: install
+	$(BIN)/lineage kafka start
+
+kafka-stop: install
+	$(BIN)/lineage kafka stop
+
+clean:
+	-$(BIN)/lineage kafka stop
+	rm -rf $(VENV) .lineage
