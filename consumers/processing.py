@@ -114,7 +114,14 @@ class MessageProcessor:
             env.producer.service, env.producer.version, self.consumer_version, ingested_at,
         ))  # fmt: skip
 
+        # One person often holds two roles in an event (creator and last updater): store each
+        # identifier once per event, not once per role.
+        seen: set[tuple[str, str, str]] = set()
+
         def identify(subject_id: str, field: str, value: str) -> None:
+            if (subject_id, field, value) in seen:
+                return
+            seen.add((subject_id, field, value))
             batch.add_identifier((
                 subject_id, field, value, tenant, env.event_id, env.event_type, env.occurred_at,
                 batch.topic, batch.partition, offset, ingested_at,

@@ -79,6 +79,8 @@ class TaggingConsumer:
             client_id=f"lineage-tagger-{CONSUMER_VERSION}",
             enable_auto_commit=False,
             auto_offset_reset="earliest",
+            session_timeout_ms=settings.consumer_session_timeout_ms,
+            heartbeat_interval_ms=min(3_000, settings.consumer_session_timeout_ms // 3),
             max_partition_fetch_bytes=8 * 1024 * 1024,
             fetch_max_bytes=64 * 1024 * 1024,
         )
@@ -99,10 +101,16 @@ class TaggingConsumer:
         """Consume until stopped, until no message came for ``until_idle`` seconds, or ``max_messages``."""
         last_message = time.monotonic()
         first_message: float | None = None
+        # Idleness only counts once the group has given us partitions: after a crash the
+        # group waits for the dead member's session to expire, and that wait is not idleness.
+        # Past this deadline an assignment that never comes counts as idle too.
+        assignment_deadline = last_message + self.settings.consumer_session_timeout_ms / 1000 + 30
         try:
             while True:
                 polled = self.consumer.poll(timeout_ms=200, max_records=5000)
                 now = time.monotonic()
+                if not self.consumer.assignment() and now < assignment_deadline:
+                    last_message = now
                 ingested_at = dt.datetime.now(dt.UTC)
                 for tp, records in polled.items():
                     for rec in records:

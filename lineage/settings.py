@@ -16,7 +16,7 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 
 
 class Settings(BaseSettings):
-    model_config = SettingsConfigDict(env_prefix="LINEAGE_", extra="ignore")
+    model_config = SettingsConfigDict(env_prefix="LINEAGE_", extra="ignore", populate_by_name=True)
 
     home: Path = Field(
         default=Path(".lineage"),
@@ -36,6 +36,12 @@ class Settings(BaseSettings):
     topic_partitions: int = Field(default=3, ge=1)
     dead_letter_topic: str = Field(default="engage.dead-letter")
     consumer_group: str = Field(default="lineage-tagger")
+    consumer_session_timeout_ms: int = Field(
+        default=45_000,
+        ge=6_000,
+        description="How long the group waits for a silent consumer before handing its partitions to another; "
+        "a restarted consumer may wait this long after a crash.",
+    )
 
     # --- ClickHouse --------------------------------------------------------------
     clickhouse_url: str | None = Field(

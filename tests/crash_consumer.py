@@ -1,0 +1,97 @@
+"""The tagging consumer in a process of its own, so a test can kill it for real.
+
+    python crash_consumer.py crash-after-store N   # SIGKILL itself after batch N is stored, before its commit
+    python crash_consumer.py crash-mid-write N     # SIGKILL itself inside batch N's write, after its identifiers
+    python crash_consumer.py resume                # consume until idle, then print a JSON report of the store
+
+Settings come from the environment, as for the `lineage` command.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import sys
+
+from kafka import KafkaConsumer
+from kafka.structs import TopicPartition
+
+from consumers.policy import load_policy
+from consumers.service import TaggingConsumer
+from consumers.store import Store
+from lineage.settings import Settings
+from lineage.wiring import store as open_configured_store
+from schemas.models import FAMILIES
+
+
+def _die() -> None:
+    sys.stdout.flush()
+    os.kill(os.getpid(), signal.SIGKILL)
+
+
+def written_beyond_commit(settings: Settings, store: Store) -> int:
+    """Batches written (at least their recorded range) past the group's committed offsets: what a crash leaves."""
+    consumer = KafkaConsumer(bootstrap_servers=settings.kafka_bootstrap_servers, group_id=settings.consumer_group,
+                             enable_auto_commit=False)  # fmt: skip
+    try:
+        beyond = 0
+        for family in FAMILIES:
+            topic = settings.topic(family)
+            for partition in consumer.partitions_for_topic(topic) or ():
+                committed = consumer.committed(TopicPartition(topic, partition)) or 0
+                beyond += store.scalar(
+                    "SELECT count() FROM ingest_batches WHERE source_topic = {t:String}"
+                    " AND source_partition = {p:UInt32} AND first_offset >= {o:UInt64}",
+                    {"t": topic, "p": partition, "o": committed},
+                )
+        return beyond
+    finally:
+        consumer.close(autocommit=False)
+
+
+def report(store: Store) -> dict[str, int]:
+    q = store.scalar
+    return {
+        "events": q("SELECT count() FROM events"),
+        "distinct_event_ids": q("SELECT uniqExact(event_id) FROM events"),
+        "distinct_event_offsets": q("SELECT uniqExact(source_topic, source_partition, source_offset) FROM events"),
+        "identifiers": q("SELECT count() FROM identifiers"),
+        "distinct_identifiers": q("SELECT uniqExact(subject_id, field, value, source_topic, source_partition, source_offset) FROM identifiers"),
+        "dead_letters": q("SELECT count() FROM dead_letters"),
+        "distinct_dead_letters": q("SELECT uniqExact(source_topic, source_partition, source_offset) FROM dead_letters"),
+    }
+
+
+def main(argv: list[str]) -> None:
+    settings = Settings()
+    store = open_configured_store(settings)
+    mode = argv[0]
+    crash_at = int(argv[1]) if len(argv) > 1 else 0
+    flushed = 0
+
+    def after_store(batch) -> None:
+        nonlocal flushed
+        flushed += 1
+        if mode == "crash-after-store" and flushed == crash_at:
+            _die()
+
+    if mode == "crash-mid-write":
+        insert = store.insert
+
+        def insert_then_die(table, columns, data, token):  # the real insert, then a kill
+            insert(table, columns, data, token)
+            if table == "identifiers" and flushed + 1 == crash_at:
+                _die()
+
+        store.insert = insert_then_die  # type: ignore[method-assign]
+
+    before = written_beyond_commit(settings, store) if mode == "resume" else 0
+    consumer = TaggingConsumer(settings, store, load_policy(), settings.kafka_bootstrap_servers, after_store=after_store)
+    stats = consumer.run(until_idle=3)
+    out = report(store) | {"written_beyond_commit_before": before, "consumed": stats.consumed}
+    print(json.dumps(out))
+
+
+if __name__ == "__main__":
+    main(sys.argv[1:])
