@@ -23,11 +23,18 @@ class StoreError(Exception):
     """The store cannot be reached or used as configured."""
 
 
+def chdb_path(url: str) -> str | None:
+    """The folder of a ``chdb://<path>`` URL (``chdb:///abs/path`` or ``chdb://relative/path``)."""
+    if not url.startswith("chdb://"):
+        return None
+    # Not urlparse: it would read the first folder of a relative path as a host name.
+    return unquote(url[len("chdb://"):]) or None
+
+
 def _client(url: str, database: str) -> Client:
     parsed = urlparse(url)
     if parsed.scheme == "chdb":
-        path = unquote(parsed.path) or None
-        return clickhouse_connect.get_client(interface="chdb", path=path, database=database)
+        return clickhouse_connect.get_client(interface="chdb", path=chdb_path(url), database=database)
     if parsed.scheme in ("http", "https"):
         return clickhouse_connect.get_client(dsn=url, database=database)
     raise StoreError(f"CLICKHOUSE_URL must start with chdb://, http:// or https://, not {url!r}")
@@ -39,12 +46,10 @@ class Store:
     def __init__(self, url: str, database: str) -> None:
         if not _DB_NAME.match(database):
             raise StoreError(f"database name {database!r} must be letters, digits and underscores")
-        if url.startswith("chdb://"):
-            path = unquote(urlparse(url).path)
-            if path:
-                from pathlib import Path
+        if path := chdb_path(url):
+            from pathlib import Path
 
-                Path(path).mkdir(parents=True, exist_ok=True)
+            Path(path).mkdir(parents=True, exist_ok=True)
         # Create the database through a client bound to `default`, then bind to it.
         _client(url, "default").command(f"CREATE DATABASE IF NOT EXISTS {database}")
         self.url = url

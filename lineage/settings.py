@@ -47,8 +47,8 @@ class Settings(BaseSettings):
     clickhouse_url: str | None = Field(
         default=None,
         validation_alias=AliasChoices("CLICKHOUSE_URL", "LINEAGE_CLICKHOUSE_URL"),
-        description="chdb:///<path> for the embedded engine, http(s)://user:pass@host:port for a server. "
-        "Unset: chdb:///<home>/store.",
+        description="chdb://<path> for the embedded engine (chdb:///abs/path or chdb://relative/path), http(s)://user:pass@host:port for a server. "
+        "Unset: chdb://<home>/store.",
     )
     clickhouse_database: str = Field(default="lineage")
 
@@ -73,7 +73,7 @@ class Settings(BaseSettings):
 
     @property
     def store_url(self) -> str:
-        return self.clickhouse_url or f"chdb:///{self.home / 'store'}"
+        return self.clickhouse_url or f"chdb://{self.home / 'store'}"
 
     @property
     def kafka_home(self) -> Path:

@@ -28,7 +28,7 @@ TEST_KEY = "test-pseudonym-key-0123456789abcdef"
 
 @pytest.fixture(scope="session")
 def store_url(tmp_path_factory: pytest.TempPathFactory) -> str:
-    return os.environ.get("CLICKHOUSE_URL") or f"chdb:///{tmp_path_factory.mktemp('store')}"
+    return os.environ.get("CLICKHOUSE_URL") or f"chdb://{tmp_path_factory.mktemp('store')}"
 
 
 @dataclass

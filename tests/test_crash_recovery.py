@@ -62,7 +62,7 @@ def test_a_killed_consumer_restarts_without_duplicates(crash: str, make_pipeline
 
     crashed = make_pipeline()
     # Its own engine in its own processes (chDB holds one per process); a server is shared as it is.
-    url = os.environ.get("CLICKHOUSE_URL") or f"chdb:///{tmp_path / 'crash-store'}"
+    url = os.environ.get("CLICKHOUSE_URL") or f"chdb://{tmp_path / 'crash-store'}"
     env = _env(crashed, url)
     crashed.produce(events[:FIRST_WAVE])
 
