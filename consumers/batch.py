@@ -12,7 +12,7 @@ import time
 from dataclasses import dataclass, field
 from typing import Any
 
-from consumers.tables import DEAD_LETTER_COLUMNS, EVENT_COLUMNS, IDENTIFIER_COLUMNS
+from consumers.tables import DEAD_LETTER_COLUMNS, EVENT_COLUMNS, IDENTIFIER_COLUMNS, SUPPRESSED_COLUMNS
 
 
 @dataclass(slots=True)
@@ -27,6 +27,13 @@ class DeadLetter:
     event_type: str
 
 
+@dataclass(slots=True)
+class Suppression:
+    offset: int
+    reason: str
+    event_type: str
+
+
 @dataclass
 class PartitionBatch:
     topic: str
@@ -38,6 +45,7 @@ class PartitionBatch:
     events: list[list[Any]] = field(default_factory=lambda: [[] for _ in EVENT_COLUMNS])
     identifiers: list[list[Any]] = field(default_factory=lambda: [[] for _ in IDENTIFIER_COLUMNS])
     dead_letters: list[DeadLetter] = field(default_factory=list)
+    suppressed: list[Suppression] = field(default_factory=list)
 
     @property
     def messages(self) -> int:
@@ -67,4 +75,14 @@ class PartitionBatch:
             (self.topic, self.partition, d.offset, d.reason, d.detail, d.schema_id, d.event_type, consumer_version, at)
             for d in self.dead_letters
         ]
-        return [list(c) for c in zip(*rows, strict=True)] if rows else [[] for _ in DEAD_LETTER_COLUMNS]
+        return _columns(rows, len(DEAD_LETTER_COLUMNS))
+
+    def suppressed_columns(self, policy_version: str, at: dt.datetime) -> list[list[Any]]:
+        rows = [
+            (self.topic, self.partition, s.offset, s.reason, s.event_type, policy_version, at) for s in self.suppressed
+        ]
+        return _columns(rows, len(SUPPRESSED_COLUMNS))
+
+
+def _columns(rows: list[tuple[Any, ...]], width: int) -> list[list[Any]]:
+    return [list(c) for c in zip(*rows, strict=True)] if rows else [[] for _ in range(width)]

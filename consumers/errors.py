@@ -35,3 +35,29 @@ class PolicyFileError(Exception):
 
 class MissingPseudonymKey(Exception):
     """No secret for subject ids: set LINEAGE_PSEUDONYM_KEY (the demo keeps one in its home folder)."""
+
+
+class SuppressedEvent(Exception):
+    """A valid event the pipeline must not store because of a person's choice.
+
+    Not a dead letter: nothing is wrong with the message, and a copy on the
+    dead-letter topic would keep exactly the data the person asked to stop.
+    """
+
+    code = "suppressed"
+
+    def __init__(self, detail: str) -> None:
+        super().__init__(detail)
+        self.detail = detail
+
+
+class SubjectErased(SuppressedEvent):
+    """Every person of the event was erased; a tombstone keeps them from coming back."""
+
+    code = "subject_erased"
+
+
+class PurposeStopped(SuppressedEvent):
+    """Every purpose of the event is stopped for its person: an objection (Art. 21) or an opt-out."""
+
+    code = "objection"

@@ -40,6 +40,8 @@ class Purpose(_Doc):
     data_use: str
     objectable: bool = False
     requires_consent: bool = False
+    stopped_by: list[str] = []
+    survives_erasure: bool = False
 
 
 class RetentionRule(_Doc):
@@ -103,6 +105,10 @@ class Policy(_Doc):
             for k in r:
                 need("recipient", k, self.recipients)
         need("region", self.defaults.region, self.regions)
+        known_types = {t for rule in self.rules for t in rule.event_types}
+        for key, p in self.purposes.items():
+            for t in p.stopped_by:
+                need(f"event type (stopped_by of purpose {key})", t, dict.fromkeys(known_types))
         for rule in self.rules:
             for k in rule.purposes:
                 need("purpose", k, self.purposes)
@@ -119,6 +125,14 @@ class Policy(_Doc):
             if rule.applies(attributes):
                 return rule
         return None
+
+    def objectable(self) -> list[str]:
+        """Purposes a person can object to (Art. 21)."""
+        return [k for k, p in self.purposes.items() if p.objectable]
+
+    def surviving_erasure(self) -> list[str]:
+        """Purposes whose rows a legal obligation keeps through an erasure request."""
+        return [k for k, p in self.purposes.items() if p.survives_erasure]
 
     def event_types(self) -> set[str]:
         return {t for rule in self.rules for t in rule.event_types}

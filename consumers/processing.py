@@ -1,7 +1,8 @@
 """From one Kafka message to rows: decode, validate, pseudonymise, tag.
 
-Every outcome is either rows appended to the batch or a dead letter with the
-typed reason; nothing is stored untagged, and no error stops the consumer.
+Every outcome is rows appended to the batch, a dead letter with the typed
+reason, or a suppression a person's choice demands (erased, objected, opted
+out); nothing is stored untagged, and no error stops the consumer.
 """
 
 from __future__ import annotations
@@ -9,13 +10,17 @@ from __future__ import annotations
 import datetime as dt
 from enum import Enum
 from functools import cache
+from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Any
 
 from pydantic import ValidationError
 
-from consumers.batch import DeadLetter, PartitionBatch
-from consumers.consent import CONSENT_EVENT_TYPES
+from consumers.batch import DeadLetter, PartitionBatch, Suppression
+from consumers.consent import LEDGER_EVENT_TYPES
+from consumers.errors import SubjectErased, SuppressedEvent
 from consumers.pseudonym import Pseudonymizer
+from consumers.rights.controls import ControlSet
 from consumers.tagging import Tagger
 from schemas import wire
 from schemas.errors import InvalidEvent, RejectedMessage, validation_summary
@@ -28,6 +33,14 @@ _ACTOR_ROLES = (PersonRole.actor, PersonRole.last_updater, PersonRole.creator)
 _PRIMARY_ROLES = (PersonRole.subject, PersonRole.participant, PersonRole.contact, PersonRole.recipient)
 # Whose consent a mailing needs.
 _CONSENT_ROLES = (PersonRole.recipient, PersonRole.subject)
+
+
+@dataclass(frozen=True, slots=True)
+class Outcome:
+    """Why a message was not stored: a dead letter, or a suppression a person's choice demands."""
+
+    dead_letter: bool
+    reason: str
 
 
 @cache
@@ -53,11 +66,13 @@ class MessageProcessor:
         tagger: Tagger,
         pseudonyms: Pseudonymizer,
         consumer_version: str,
+        controls: Callable[[], ControlSet] = ControlSet,
     ) -> None:
         self.registry = registry
         self.tagger = tagger
         self.pseudonyms = pseudonyms
         self.consumer_version = consumer_version
+        self.controls = controls
 
     def process(
         self,
@@ -67,8 +82,8 @@ class MessageProcessor:
         value: bytes | None,
         headers: list[tuple[str, bytes]],
         ingested_at: dt.datetime,
-    ) -> str | None:
-        """Append the message's rows to the batch; returns the dead-letter reason, or None if stored."""
+    ) -> Outcome | None:
+        """Append the message's rows to the batch; returns why it was not stored, or None if it was."""
         schema_id, event_type = 0, ""
         try:
             schema, record = wire.decode(self.registry, value or b"")
@@ -80,11 +95,14 @@ class MessageProcessor:
                 raise InvalidEvent(validation_summary(exc)) from None
             self._append(batch, event, schema_id, offset, ingested_at)
             return None
+        except SuppressedEvent as exc:
+            batch.suppressed.append(Suppression(offset, exc.code, event_type))
+            return Outcome(False, exc.code)
         except RejectedMessage as exc:
             batch.dead_letters.append(
                 DeadLetter(offset, key, value, headers, exc.code, exc.detail, schema_id, event_type)
             )
-            return exc.code
+            return Outcome(True, exc.code)
         finally:
             batch.last_offset = offset
 
@@ -97,9 +115,24 @@ class MessageProcessor:
         ids = [self.pseudonyms.of_person(p) for p in env.people]
         roles = [p.role for p in env.people]
         position = (batch.topic, batch.partition, offset)
+        controls = self.controls()
+        erased = [i in controls.erased for i in ids] if controls.erased else []
         consent_subjects = [i for i, r in zip(ids, roles, strict=True) if r in _CONSENT_ROLES]
-        tags = self.tagger.tag(env.event_type, attributes, env.processing_region, consent_subjects, position)
-        if env.event_type in CONSENT_EVENT_TYPES:
+        try:
+            tags = self.tagger.tag(env.event_type, attributes, env.processing_region, consent_subjects, position,
+                                   controls.objected(ids))  # fmt: skip
+        except RejectedMessage as exc:
+            # A dead letter would keep a copy of an erased person's data on the topic.
+            if any(erased):
+                raise SubjectErased(f"{env.event_type} about an erased person ({exc.code})") from None
+            raise
+        if any(erased) and not tags.survives_erasure:
+            # Only a legal obligation keeps an erased person in a row; otherwise the
+            # row loses them, and is not stored at all if nobody else is in it.
+            ids = ["" if e else i for i, e in zip(ids, erased, strict=True)]
+            if not any(ids):
+                raise SubjectErased(f"{env.event_type} about an erased person")
+        if env.event_type in LEDGER_EVENT_TYPES:
             for subject_id in consent_subjects:
                 self.tagger.consent.record(subject_id, env.event_type, position)
 
@@ -128,6 +161,8 @@ class MessageProcessor:
             ))  # fmt: skip
 
         for subject_id, person in zip(ids, env.people, strict=True):
+            if not subject_id:
+                continue
             if person.email:
                 identify(subject_id, "email", person.email)
             if person.phone:

@@ -28,8 +28,8 @@ class Pseudonymizer:
     def __init__(self, key: bytes | None) -> None:
         if not key:
             raise MissingPseudonymKey(
-                "no pseudonym key: set LINEAGE_PSEUDONYM_KEY to a long random secret "
-                "(`lineage demo` generates and keeps one for the local store)"
+                "no pseudonym key: set LINEAGE_PSEUDONYM_KEY to a long random secret, or LINEAGE_PSEUDONYM_KEY_FILE "
+                "to a file holding it (`lineage demo` keeps one for the local store in .lineage/pseudonym.key)"
             )
         self._key = key
         self._memo: dict[str, str] = {}

@@ -24,6 +24,7 @@ from consumers.dead_letter import DeadLetterPublisher
 from consumers.policy import Policy
 from consumers.processing import MessageProcessor
 from consumers.pseudonym import Pseudonymizer
+from consumers.rights.controls import ControlCache, Controls
 from consumers.sink import ClickHouseSink
 from consumers.store import Store
 from consumers.tagging import Tagger
@@ -39,6 +40,7 @@ class ConsumeStats:
     consumed: int = 0
     stored: int = 0
     dead_lettered: Counter[str] = field(default_factory=Counter)
+    suppressed: Counter[str] = field(default_factory=Counter)  # valid, but stopped by a person's choice
     batches: int = 0
     busy_seconds: float = 0.0  # from the first message received to the last batch committed
 
@@ -64,12 +66,17 @@ class TaggingConsumer:
     ) -> None:
         self.settings = settings
         self.topics = [settings.topic(f) for f in FAMILIES]
-        self.sink = ClickHouseSink(store, CONSUMER_VERSION)
+        self.sink = ClickHouseSink(store, CONSUMER_VERSION, policy.version)
         consent = ConsentLedger()
         consent.load(self.sink.consent_history())
-        key = settings.pseudonym_key.get_secret_value().encode() if settings.pseudonym_key else None
+        # Re-read while running, so an erasure or objection reaches events still arriving.
+        controls = ControlCache(Controls(store), max_age=settings.controls_refresh_seconds)
         self.processor = MessageProcessor(
-            registry or FileSchemaRegistry(), Tagger(policy, consent), Pseudonymizer(key), CONSUMER_VERSION
+            registry or FileSchemaRegistry(),
+            Tagger(policy, consent),
+            Pseudonymizer(settings.pseudonym_secret()),
+            CONSUMER_VERSION,
+            controls.current,
         )
         self.after_store = after_store
         self.consumer = KafkaConsumer(
@@ -137,12 +144,14 @@ class TaggingConsumer:
             recorded = self.sink.recorded_range(tp.topic, tp.partition, rec.offset)
             batch = PartitionBatch(tp.topic, tp.partition, rec.offset, must_end_at=recorded[1] if recorded else None)
             self.batches[tp] = batch
-        reason = self.processor.process(batch, rec.offset, rec.key, rec.value, list(rec.headers or []), ingested_at)
+        outcome = self.processor.process(batch, rec.offset, rec.key, rec.value, list(rec.headers or []), ingested_at)
         self.stats.consumed += 1
-        if reason:
-            self.stats.dead_lettered[reason] += 1
-        else:
+        if outcome is None:
             self.stats.stored += 1
+        elif outcome.dead_letter:
+            self.stats.dead_lettered[outcome.reason] += 1
+        else:
+            self.stats.suppressed[outcome.reason] += 1
         if batch.complete() or (batch.must_end_at is None and batch.messages >= self.settings.batch_max_records):
             self._flush(tp)
 

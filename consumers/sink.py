@@ -12,13 +12,15 @@ import datetime as dt
 
 from consumers.batch import PartitionBatch
 from consumers.store import Store
-from consumers.tables import BATCH_COLUMNS, DEAD_LETTER_COLUMNS, EVENT_COLUMNS, IDENTIFIER_COLUMNS
+from consumers.consent import LEDGER_EVENT_TYPES
+from consumers.tables import BATCH_COLUMNS, DEAD_LETTER_COLUMNS, EVENT_COLUMNS, IDENTIFIER_COLUMNS, SUPPRESSED_COLUMNS
 
 
 class ClickHouseSink:
-    def __init__(self, store: Store, consumer_version: str) -> None:
+    def __init__(self, store: Store, consumer_version: str, policy_version: str) -> None:
         self.store = store
         self.consumer_version = consumer_version
+        self.policy_version = policy_version
 
     def write(self, batch: PartitionBatch) -> None:
         now = dt.datetime.now(dt.UTC)
@@ -28,6 +30,7 @@ class ClickHouseSink:
         self.store.insert("identifiers", IDENTIFIER_COLUMNS, batch.identifiers, token)
         self.store.insert("events", EVENT_COLUMNS, batch.events, token)
         self.store.insert("dead_letters", DEAD_LETTER_COLUMNS, batch.dead_letter_columns(self.consumer_version, now), token)
+        self.store.insert("suppressed_events", SUPPRESSED_COLUMNS, batch.suppressed_columns(self.policy_version, now), token)
 
     def recorded_range(self, topic: str, partition: int, from_offset: int) -> tuple[int, int] | None:
         """The batch range recorded at or after ``from_offset`` (the committed position), if any."""
@@ -40,12 +43,13 @@ class ClickHouseSink:
         return (int(rows[0][0]), int(rows[0][1])) if rows else None
 
     def consent_history(self) -> list[tuple[str, str, str, int, int]]:
-        """Every stored consent event as (subject_id, event_type, topic, partition, offset)."""
+        """Every stored consent, opt-out and subscription event as (subject_id, event_type, topic, partition, offset)."""
         return [
             (sid, et, t, int(p), int(o))
             for sid, et, t, p, o in self.store.rows(
-                "SELECT arrayJoin(arrayFilter((s, r) -> r IN ('recipient', 'subject'), subject_ids, subject_roles)),"
+                "SELECT arrayJoin(arrayFilter((s, r) -> r IN ('recipient', 'subject') AND s != '', subject_ids, subject_roles)),"
                 " event_type, source_topic, source_partition, source_offset FROM events"
-                " WHERE event_type IN ('newsletter.consent_given', 'newsletter.consent_withdrawn', 'newsletter.opted_out')"
+                " WHERE has({types:Array(String)}, event_type)",
+                {"types": sorted(LEDGER_EVENT_TYPES)},
             )
         ]

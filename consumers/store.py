@@ -14,7 +14,9 @@ from urllib.parse import unquote, urlparse
 import clickhouse_connect
 from clickhouse_connect.driver.client import Client
 
-from consumers.tables import ALL_DDL
+from consumers import tables
+from consumers.rights import tables as rights_tables
+from consumers.usage import views as usage_views
 
 _DB_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 
@@ -57,7 +59,8 @@ class Store:
         self.client = _client(url, database)
 
     def ensure_schema(self) -> None:
-        for ddl in ALL_DDL:
+        # Views last: they read the tables before them.
+        for ddl in (*tables.ALL_DDL, *tables.MIGRATIONS, *rights_tables.ALL_DDL, *usage_views.ALL_DDL):
             self.client.command(ddl)
 
     def insert(self, table: str, columns: Sequence[str], data: Sequence[Sequence[Any]], token: str) -> None:
@@ -71,6 +74,9 @@ class Store:
             column_oriented=True,
             settings={"insert_deduplication_token": token},
         )
+
+    def command(self, sql: str, parameters: dict[str, Any] | None = None, settings: dict[str, Any] | None = None) -> None:
+        self.client.command(sql, parameters=parameters or {}, settings=settings or {})
 
     def rows(self, sql: str, parameters: dict[str, Any] | None = None) -> list[tuple]:
         return self.client.query(sql, parameters=parameters or {}).result_rows

@@ -9,6 +9,11 @@ from __future__ import annotations
 
 DEDUP = "SETTINGS non_replicated_deduplication_window = 10000"
 
+# Tables that hold personal data drop a part replaced by a mutation within seconds, not
+# the default eight minutes: an erasure is done only when the old files are gone from disk.
+PHYSICAL_ERASURE = "old_parts_lifetime = 2, cleanup_delay_period = 1, cleanup_delay_period_random_add = 0"
+PERSONAL_TABLES = ("events", "identifiers", "rectifications")
+
 EVENTS = f"""
 CREATE TABLE IF NOT EXISTS events (
     event_id          UUID,
@@ -43,7 +48,7 @@ CREATE TABLE IF NOT EXISTS events (
 ) ENGINE = MergeTree
 PARTITION BY toYYYYMM(occurred_at)
 ORDER BY (tenant_id, event_type, occurred_at)
-{DEDUP}
+{DEDUP}, {PHYSICAL_ERASURE}
 """
 
 # Direct identifiers, apart from the analytics rows, keyed by subject id.
@@ -62,7 +67,7 @@ CREATE TABLE IF NOT EXISTS identifiers (
     ingested_at       DateTime64(3, 'UTC')
 ) ENGINE = MergeTree
 ORDER BY (subject_id, field, occurred_at)
-{DEDUP}
+{DEDUP}, {PHYSICAL_ERASURE}
 """
 
 # What went to the dead-letter topic and why: counts and reasons, never the payload.
@@ -77,6 +82,22 @@ CREATE TABLE IF NOT EXISTS dead_letters (
     event_type        LowCardinality(String),
     consumer_version  LowCardinality(String),
     dead_lettered_at  DateTime64(3, 'UTC')
+) ENGINE = MergeTree
+ORDER BY (source_topic, source_partition, source_offset)
+{DEDUP}
+"""
+
+# Valid events the pipeline did not store because a person's choice stops them:
+# an erasure, an objection, an opt-out. Positions and reasons, never the payload.
+SUPPRESSED_EVENTS = f"""
+CREATE TABLE IF NOT EXISTS suppressed_events (
+    source_topic      LowCardinality(String),
+    source_partition  UInt32,
+    source_offset     UInt64,
+    reason            LowCardinality(String),
+    event_type        LowCardinality(String),
+    policy_version    LowCardinality(String),
+    suppressed_at     DateTime64(3, 'UTC')
 ) ENGINE = MergeTree
 ORDER BY (source_topic, source_partition, source_offset)
 {DEDUP}
@@ -97,7 +118,9 @@ ORDER BY (source_topic, source_partition, first_offset)
 {DEDUP}
 """
 
-ALL_DDL = (EVENTS, IDENTIFIERS, DEAD_LETTERS, INGEST_BATCHES)
+ALL_DDL = (EVENTS, IDENTIFIERS, DEAD_LETTERS, SUPPRESSED_EVENTS, INGEST_BATCHES)
+# Brings a store made by an earlier version up to date; each statement is idempotent.
+MIGRATIONS = tuple(f"ALTER TABLE {t} MODIFY SETTING {PHYSICAL_ERASURE}" for t in ("events", "identifiers"))
 
 EVENT_COLUMNS = (
     "event_id", "event_type", "family", "occurred_at", "tenant_id", "subject_ids", "subject_roles",
@@ -113,5 +136,8 @@ IDENTIFIER_COLUMNS = (
 DEAD_LETTER_COLUMNS = (
     "source_topic", "source_partition", "source_offset", "reason", "detail", "schema_id",
     "event_type", "consumer_version", "dead_lettered_at",
+)  # fmt: skip
+SUPPRESSED_COLUMNS = (
+    "source_topic", "source_partition", "source_offset", "reason", "event_type", "policy_version", "suppressed_at",
 )  # fmt: skip
 BATCH_COLUMNS = ("source_topic", "source_partition", "first_offset", "last_offset", "messages", "created_at")

@@ -1,8 +1,9 @@
 """Tagging: the policy's verdict on one validated event.
 
 Returns the tags every stored row carries, or raises the typed reason the event
-must not be stored (no policy entry, processed outside the EU, marketing without
-consent).
+must not be stored: a dead-letter reason (no policy entry, processed outside the
+EU, marketing without consent), or a person's choice that stops every purpose of
+the event (an objection, an opt-out).
 """
 
 from __future__ import annotations
@@ -10,7 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from consumers.consent import ConsentLedger, Position
-from consumers.errors import NoMarketingConsent, NoPolicyEntry, ProcessedOutsideEU
+from consumers.errors import NoMarketingConsent, NoPolicyEntry, ProcessedOutsideEU, PurposeStopped
 from consumers.policy import Policy, Rule
 
 
@@ -26,13 +27,14 @@ class Tags:
     retention_rule: str
     region: str
     policy_version: str
+    survives_erasure: bool  # a legal obligation keeps the row through an erasure request
 
 
 class Tagger:
     def __init__(self, policy: Policy, consent: ConsentLedger) -> None:
         self.policy = policy
         self.consent = consent
-        self._cache: dict[tuple[int, str], Tags] = {}
+        self._cache: dict[tuple[int, str, tuple[str, ...]], Tags] = {}
 
     def tag(
         self,
@@ -41,6 +43,7 @@ class Tagger:
         region: str,
         consent_subjects: list[str],
         position: Position,
+        objected: frozenset[str] = frozenset(),
     ) -> Tags:
         rule = self.policy.rule_for(event_type, attributes)
         if rule is None:
@@ -51,16 +54,23 @@ class Tagger:
         if any(self.policy.purposes[p].requires_consent for p in rule.purposes):
             if not consent_subjects or not all(self.consent.has_consent(s, position) for s in consent_subjects):
                 raise NoMarketingConsent(f"{event_type} for a person with no direct-marketing consent on record")
-        return self._tags(rule, region)
+        kept = tuple(p for p in rule.purposes if p not in objected and not self._opted_out(p, consent_subjects, position))
+        if not kept:
+            raise PurposeStopped(f"{event_type}: {', '.join(rule.purposes)} stopped for this person")
+        return self._tags(rule, region, kept)
 
-    def _tags(self, rule: Rule, region: str) -> Tags:
-        key = (id(rule), region)
+    def _opted_out(self, purpose: str, subjects: list[str], position: Position) -> bool:
+        stopped_by = self.policy.purposes[purpose].stopped_by
+        return bool(stopped_by) and any(self.consent.stopped_by(s, position) in stopped_by for s in subjects)
+
+    def _tags(self, rule: Rule, region: str, kept: tuple[str, ...]) -> Tags:
+        key = (id(rule), region, kept)
         tags = self._cache.get(key)
         if tags is None:
-            purposes = [self.policy.purposes[p] for p in rule.purposes]
+            purposes = [self.policy.purposes[p] for p in kept]
             tags = Tags(
                 activities=tuple(dict.fromkeys(p.activity for p in purposes)),
-                purposes=tuple(rule.purposes),
+                purposes=kept,
                 data_uses=tuple(p.data_use for p in purposes),
                 legal_bases=tuple(p.legal_basis for p in purposes),
                 data_categories=tuple(rule.data_categories),
@@ -69,6 +79,7 @@ class Tagger:
                 retention_rule=rule.retention,
                 region=region,
                 policy_version=self.policy.version,
+                survives_erasure=any(p.survives_erasure for p in purposes),
             )
             self._cache[key] = tags
         return tags

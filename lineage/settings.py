@@ -55,6 +55,9 @@ class Settings(BaseSettings):
     # --- Consumer -----------------------------------------------------------------
     batch_max_records: int = Field(default=20_000, ge=1, description="Flush a partition's batch at this size.")
     batch_max_seconds: float = Field(default=1.0, gt=0, description="... or when its oldest record is this old.")
+    controls_refresh_seconds: float = Field(
+        default=1.0, gt=0, description="How often the consumer re-reads erasures, restrictions and objections."
+    )
 
     # --- Policy and identity ------------------------------------------------------
     policy_path: Path | None = Field(
@@ -64,7 +67,15 @@ class Settings(BaseSettings):
         default=None,
         description="Secret for the keyed hash (HMAC-SHA256) that turns a business e-mail into a subject id.",
     )
+    pseudonym_key_file: Path | None = Field(
+        default=None,
+        description="A file holding that secret, instead of LINEAGE_PSEUDONYM_KEY "
+        "(`lineage demo` keeps one in <home>/pseudonym.key).",
+    )
     operator: str | None = Field(default=None, description="Who runs privacy commands, for the access log.")
+    export_base: Path | None = Field(
+        default=None, description="Access exports are written only inside this folder. Unset: <home>/exports."
+    )
 
     @field_validator("home")
     @classmethod
@@ -74,6 +85,18 @@ class Settings(BaseSettings):
     @property
     def store_url(self) -> str:
         return self.clickhouse_url or f"chdb://{self.home / 'store'}"
+
+    @property
+    def exports_folder(self) -> Path:
+        return (self.export_base or self.home / "exports").expanduser().resolve()
+
+    def pseudonym_secret(self) -> bytes | None:
+        """The pseudonym key from the settings or the key file; None when neither is set."""
+        if self.pseudonym_key:
+            return self.pseudonym_key.get_secret_value().encode()
+        if self.pseudonym_key_file:
+            return self.pseudonym_key_file.expanduser().read_text(encoding="utf-8").strip().encode() or None
+        return None
 
     @property
     def kafka_home(self) -> Path:

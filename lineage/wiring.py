@@ -10,8 +10,6 @@ import os
 import secrets
 from pathlib import Path
 
-from pydantic import SecretStr
-
 from consumers.store import Store, open_store
 from lineage.broker import LocalBroker
 from lineage.settings import Settings
@@ -51,7 +49,7 @@ def store(settings: Settings) -> Store:
 
 def demo_key(settings: Settings) -> Settings:
     """The demo's settings with a pseudonym key: the configured one, else one kept in the home folder."""
-    if settings.pseudonym_key:
+    if settings.pseudonym_key or settings.pseudonym_key_file:
         return settings
     path: Path = settings.home / "pseudonym.key"
     if not path.exists():
@@ -59,4 +57,4 @@ def demo_key(settings: Settings) -> Settings:
         fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
         with os.fdopen(fd, "w") as fh:
             fh.write(secrets.token_hex(32))
-    return settings.model_copy(update={"pseudonym_key": SecretStr(path.read_text().strip())})
+    return settings.model_copy(update={"pseudonym_key_file": path})

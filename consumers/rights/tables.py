@@ -1,0 +1,77 @@
+"""The tables of the rights office: controls, the request register, the access log, rectifications.
+
+None holds a name or an e-mail; people are named by their subject id only.
+"""
+
+from __future__ import annotations
+
+from consumers.tables import PHYSICAL_ERASURE
+
+# What the pipeline must do differently for a person: erased (a tombstone that
+# keeps replays and late events from bringing them back), restricted, or
+# objecting to one purpose. One row per (person, kind, purpose); the newest wins.
+SUBJECT_CONTROLS = """
+CREATE TABLE IF NOT EXISTS subject_controls (
+    subject_id   String,
+    kind         LowCardinality(String) COMMENT 'erasure, restriction or objection',
+    purpose      LowCardinality(String) COMMENT 'the purpose objected to; empty for the other kinds',
+    active       UInt8,
+    request_id   String,
+    reason       String,
+    since        DateTime64(3, 'UTC'),
+    updated_at   DateTime64(6, 'UTC')
+) ENGINE = ReplacingMergeTree(updated_at)
+ORDER BY (subject_id, kind, purpose)
+"""
+
+# Every request with its deadlines (Art. 12(3)-(4)); the newest version of a request wins.
+DSR_REQUESTS = """
+CREATE TABLE IF NOT EXISTS dsr_requests (
+    request_id         String,
+    subject_id         String,
+    right              LowCardinality(String),
+    channel            LowCardinality(String),
+    received_at        DateTime64(3, 'UTC'),
+    due_at             DateTime64(3, 'UTC'),
+    extended_due_at    Nullable(DateTime64(3, 'UTC')),
+    extension_reason   String,
+    extension_told_at  Nullable(DateTime64(3, 'UTC')),
+    status             LowCardinality(String),
+    completed_at       Nullable(DateTime64(3, 'UTC')),
+    refusal_reason     String,
+    outcome            String COMMENT 'what was done, in counts and reasons, never the data',
+    updated_at         DateTime64(6, 'UTC')
+) ENGINE = ReplacingMergeTree(updated_at)
+ORDER BY request_id
+"""
+
+# Who did what with personal data, when and for which request. Only appended to:
+# the code has no statement that changes or deletes its rows.
+ACCESS_LOG = """
+CREATE TABLE IF NOT EXISTS access_log (
+    at          DateTime64(6, 'UTC'),
+    operator    LowCardinality(String),
+    action      LowCardinality(String),
+    request_id  String,
+    subject_id  String,
+    detail      String
+) ENGINE = MergeTree
+ORDER BY at
+"""
+
+# The history of corrections (Art. 16): the values replaced, and by what.
+RECTIFICATIONS = f"""
+CREATE TABLE IF NOT EXISTS rectifications (
+    subject_id   String,
+    field        LowCardinality(String),
+    old_values   Array(String),
+    new_value    String,
+    request_id   String,
+    operator     LowCardinality(String),
+    at           DateTime64(3, 'UTC')
+) ENGINE = MergeTree
+ORDER BY (subject_id, at)
+SETTINGS {PHYSICAL_ERASURE}
+"""
+
+ALL_DDL = (SUBJECT_CONTROLS, DSR_REQUESTS, ACCESS_LOG, RECTIFICATIONS)
