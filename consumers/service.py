@@ -3,7 +3,8 @@
 Offsets are committed per partition only after that partition's batch is in
 ClickHouse and its dead letters are on the dead-letter topic: a crash anywhere
 before the commit redelivers the batch, which is rebuilt over the same offset
-range and deduplicated by its token.
+range and deduplicated by its token. The store also records which batches'
+dead letters were sent, so a rebuilt or replayed batch does not send them twice.
 """
 
 from __future__ import annotations
@@ -166,7 +167,9 @@ class TaggingConsumer:
     def _flush(self, tp: TopicPartition) -> None:
         batch = self.batches.pop(tp)
         self.sink.write(batch)
-        self.dead_letters.publish(batch)
+        if batch.dead_letters and not self.sink.dead_letters_published(batch):
+            self.dead_letters.publish(batch)
+            self.sink.mark_dead_letters_published(batch)
         if self.after_store:
             self.after_store(batch)
         self.consumer.commit({tp: OffsetAndMetadata(batch.last_offset + 1, "", -1)})

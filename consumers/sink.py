@@ -32,6 +32,18 @@ class ClickHouseSink:
         self.store.insert("dead_letters", DEAD_LETTER_COLUMNS, batch.dead_letter_columns(self.consumer_version, now), token)
         self.store.insert("suppressed_events", SUPPRESSED_COLUMNS, batch.suppressed_columns(self.policy_version, now), token)
 
+    def dead_letters_published(self, batch: PartitionBatch) -> bool:
+        return bool(self.store.scalar(
+            "SELECT count() FROM published_dead_letters WHERE source_topic = {t:String}"
+            " AND source_partition = {p:UInt32} AND first_offset = {f:UInt64} AND last_offset = {l:UInt64}",
+            {"t": batch.topic, "p": batch.partition, "f": batch.first_offset, "l": batch.last_offset},
+        ))  # fmt: skip
+
+    def mark_dead_letters_published(self, batch: PartitionBatch) -> None:
+        row = (batch.topic, batch.partition, batch.first_offset, batch.last_offset, dt.datetime.now(dt.UTC))
+        self.store.client.insert("published_dead_letters", [row], column_names=[
+            "source_topic", "source_partition", "first_offset", "last_offset", "published_at"])  # fmt: skip
+
     def recorded_range(self, topic: str, partition: int, from_offset: int) -> tuple[int, int] | None:
         """The batch range recorded at or after ``from_offset`` (the committed position), if any."""
         rows = self.store.rows(

@@ -11,7 +11,9 @@ DEDUP = "SETTINGS non_replicated_deduplication_window = 10000"
 
 # Tables that hold personal data drop a part replaced by a mutation within seconds, not
 # the default eight minutes: an erasure is done only when the old files are gone from disk.
-PHYSICAL_ERASURE = "old_parts_lifetime = 2, cleanup_delay_period = 1, cleanup_delay_period_random_add = 0"
+PHYSICAL_ERASURE = (
+    "old_parts_lifetime = 2, cleanup_delay_period = 1, cleanup_delay_period_random_add = 0, max_cleanup_delay_period = 2"
+)
 PERSONAL_TABLES = ("events", "identifiers", "rectifications")
 
 EVENTS = f"""
@@ -118,7 +120,20 @@ ORDER BY (source_topic, source_partition, first_offset)
 {DEDUP}
 """
 
-ALL_DDL = (EVENTS, IDENTIFIERS, DEAD_LETTERS, SUPPRESSED_EVENTS, INGEST_BATCHES)
+# Batches whose dead letters are on the topic: a replay or a redelivery after a
+# crash rebuilds the batch but does not send its dead letters a second time.
+PUBLISHED_DEAD_LETTERS = """
+CREATE TABLE IF NOT EXISTS published_dead_letters (
+    source_topic      LowCardinality(String),
+    source_partition  UInt32,
+    first_offset      UInt64,
+    last_offset       UInt64,
+    published_at      DateTime64(3, 'UTC')
+) ENGINE = ReplacingMergeTree
+ORDER BY (source_topic, source_partition, first_offset, last_offset)
+"""
+
+ALL_DDL = (EVENTS, IDENTIFIERS, DEAD_LETTERS, SUPPRESSED_EVENTS, INGEST_BATCHES, PUBLISHED_DEAD_LETTERS)
 # Brings a store made by an earlier version up to date; each statement is idempotent.
 MIGRATIONS = tuple(f"ALTER TABLE {t} MODIFY SETTING {PHYSICAL_ERASURE}" for t in ("events", "identifiers"))
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from consumers.consent import ConsentLedger, Position
+from consumers.consent import RESUBSCRIBING, ConsentLedger, Position
 from consumers.errors import NoMarketingConsent, NoPolicyEntry, ProcessedOutsideEU, PurposeStopped
 from consumers.policy import Policy, Rule
 
@@ -54,7 +54,12 @@ class Tagger:
         if any(self.policy.purposes[p].requires_consent for p in rule.purposes):
             if not consent_subjects or not all(self.consent.has_consent(s, position) for s in consent_subjects):
                 raise NoMarketingConsent(f"{event_type} for a person with no direct-marketing consent on record")
-        kept = tuple(p for p in rule.purposes if p not in objected and not self._opted_out(p, consent_subjects, position))
+        # A new subscription is the person asking again: it ends their opt-out instead of being stopped by it.
+        opt_outs_apply = event_type not in RESUBSCRIBING
+        kept = tuple(
+            p for p in rule.purposes
+            if p not in objected and not (opt_outs_apply and self._opted_out(p, consent_subjects, position))
+        )  # fmt: skip
         if not kept:
             raise PurposeStopped(f"{event_type}: {', '.join(rule.purposes)} stopped for this person")
         return self._tags(rule, region, kept)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 from pathlib import Path
 from typing import Annotated
 
@@ -20,6 +21,13 @@ app = typer.Typer(
 kafka_app = typer.Typer(help="The local single-node Kafka broker (KRaft) run from the Apache Kafka jars.",
                         no_args_is_help=True)  # fmt: skip
 app.add_typer(kafka_app, name="kafka")
+sar_app = typer.Typer(help="Answer a data-subject request (GDPR Art. 15-21) for one person, named by business e-mail. "
+                      "Every command registers or completes a request and writes the access log.",
+                      no_args_is_help=True)  # fmt: skip
+app.add_typer(sar_app, name="sar")
+dsr_app = typer.Typer(help="The register of data-subject requests: deadlines (one month, Art. 12(3)), extensions, "
+                      "refusals.", no_args_is_help=True)  # fmt: skip
+app.add_typer(dsr_app, name="dsr")
 console = Console()
 err = Console(stderr=True)
 
@@ -150,6 +158,193 @@ def demo(
         run_demo(_settings(), events, seed, console)
     except BrokerError as exc:
         raise _fail(str(exc)) from None
+
+
+# --- data-subject rights -------------------------------------------------------------------
+
+Email = Annotated[str, typer.Option("--email", help="The person's business e-mail (trimmed and lower-cased).")]
+Operator = Annotated[str | None, typer.Option("--operator", help="Who you are, for the access log "
+                                              "(default: LINEAGE_OPERATOR).")]  # fmt: skip
+RequestId = Annotated[str | None, typer.Option("--request", help="Answer this registered request "
+                                               "(default: register a new one, received now).")]  # fmt: skip
+
+
+def _office(operator: str | None):
+    from consumers.errors import MissingPseudonymKey
+    from consumers.rights.errors import RightsError
+    from lineage import wiring
+
+    try:
+        return wiring.rights_office(_settings(), operator)
+    except (RightsError, MissingPseudonymKey) as exc:
+        raise _fail(str(exc)) from None
+
+
+def _rights_call(fn, *args, **kwargs):
+    """Run an office call, turning a refused request into a clear error and exit code 2."""
+    from consumers.rights.errors import RightsError
+
+    try:
+        return fn(*args, **kwargs)
+    except RightsError as exc:
+        raise _fail(str(exc), code=2) from None
+
+
+@sar_app.command("export")
+def sar_export(
+    email: Email,
+    out: Annotated[Path, typer.Option("--out", help="New folder for the export, inside LINEAGE_EXPORT_BASE; "
+                                      "a zip of it is written beside it.")],  # fmt: skip
+    operator: Operator = None,
+    request: RequestId = None,
+) -> None:
+    """Write everything held about the person (Art. 15) and a portable copy of their events (Art. 20)."""
+    office = _office(operator)
+    with console.status("exporting"):
+        result = _rights_call(office.export, email, out, request)
+    console.print(f"{result.events:,} events and {result.identifiers:,} identifiers -> {result.folder} "
+                  f"and {result.zip_path} ({result.seconds:.2f} s)")  # fmt: skip
+
+
+@sar_app.command("erase")
+def sar_erase(email: Email, operator: Operator = None, request: RequestId = None) -> None:
+    """Erase the person from every table and the dead-letter topic, keeping (restricted) what the law requires."""
+    office = _office(operator)
+    with console.status("erasing and verifying"):
+        result = _rights_call(office.erase, email, request)
+    s = result.store
+    console.print(f"request {result.request_id}: events deleted {s.events_deleted:,}, unlinked from shared events "
+                  f"{s.events_unlinked:,}, identifiers deleted {s.identifiers_deleted:,}, rectification history "
+                  f"deleted {s.rectifications_deleted:,}")  # fmt: skip
+    if s.events_kept:
+        console.print(f"kept {s.events_kept:,} events and {s.identifiers_kept:,} identifiers: {result.kept_reason}")
+    if result.dead_letters is None:
+        err.print("[yellow]dead-letter topic not purged: no broker (start it or set KAFKA_BOOTSTRAP_SERVERS) "
+                  "and run this again to finish the request[/]")  # fmt: skip
+        raise typer.Exit(3)
+    console.print(f"dead-letter topic: {result.dead_letters.removed:,} of {result.dead_letters.scanned:,} "
+                  f"messages removed. Verified physically gone ({result.seconds:.1f} s).")  # fmt: skip
+
+
+@sar_app.command("rectify")
+def sar_rectify(
+    email: Email,
+    set_: Annotated[list[str], typer.Option("--set", help="field=value; repeat for more fields.")],
+    operator: Operator = None,
+    request: RequestId = None,
+) -> None:
+    """Correct or complete identifiers (Art. 16); the replaced values stay in the history."""
+    changes: dict[str, str] = {}
+    for item in set_:
+        field, sep, value = item.partition("=")
+        if not sep:
+            raise _fail(f"--set takes field=value, not {item!r}", code=2)
+        changes[field.strip()] = value
+    office = _office(operator)
+    result = _rights_call(office.rectify, email, changes, request)
+    console.print(f"request {result.request_id}: " + ", ".join(f"{f}: {n} value(s) replaced" if n else f"{f}: completed"
+                                                             for f, n in result.fields.items()))  # fmt: skip
+
+
+@sar_app.command("restrict")
+def sar_restrict(
+    email: Email,
+    lift: Annotated[bool, typer.Option("--lift", help="End the restriction.")] = False,
+    operator: Operator = None,
+    request: RequestId = None,
+) -> None:
+    """Keep the person's data but take them out of every product-insight query (Art. 18)."""
+    result = _rights_call(_office(operator).restrict, email, lift, request)
+    console.print(f"request {result.request_id}: {'restriction lifted' if lift else 'restricted'}")
+
+
+@sar_app.command("object")
+def sar_object(
+    email: Email,
+    purpose: Annotated[str, typer.Option("--purpose", help="A purpose of the policy based on legitimate interest "
+                                         "(e.g. product_insight, click_tracking) or direct_marketing.")],  # fmt: skip
+    operator: Operator = None,
+    request: RequestId = None,
+) -> None:
+    """Stop one purpose for the person from now on, including events still arriving (Art. 21)."""
+    result = _rights_call(_office(operator).object, email, purpose, request)
+    console.print(f"request {result.request_id}: {purpose} stopped for this person")
+
+
+@dsr_app.command("list")
+def dsr_list(
+    overdue: Annotated[bool, typer.Option("--overdue", help="Only requests past their deadline.")] = False,
+    fmt: Annotated[str, typer.Option("--format", help="table or json.")] = "table",
+    operator: Operator = None,
+) -> None:
+    """Every request: type, received, due (one month; three when extended), status, completion."""
+    from rich.table import Table
+
+    requests = _office(operator).requests(overdue=overdue)
+    if fmt == "json":
+        import json
+
+        rows = [{"request_id": r.request_id, "right": r.right.value, "received_at": r.received_at.isoformat(),
+                 "due_at": r.deadline.isoformat(), "extended": r.extended_due_at is not None,
+                 "extension_reason": r.extension_reason, "status": r.status.value,
+                 "completed_at": r.completed_at.isoformat() if r.completed_at else None,
+                 "refusal_reason": r.refusal_reason} for r in requests]  # fmt: skip
+        console.print_json(json.dumps(rows))
+        return
+    if fmt != "table":
+        raise _fail("--format is table or json", code=2)
+    table = Table(title="Data-subject requests" + (" past their deadline" if overdue else ""), title_justify="left")
+    for h in ("request", "right", "received", "due", "status", "completed", "note"):
+        table.add_column(h)
+    for r in requests:
+        note = r.refusal_reason or (f"extended: {r.extension_reason}" if r.extended_due_at else "")
+        table.add_row(r.request_id, r.right.value, f"{r.received_at:%Y-%m-%d}", f"{r.deadline:%Y-%m-%d}",
+                      r.status.value, f"{r.completed_at:%Y-%m-%d}" if r.completed_at else "", note)  # fmt: skip
+    console.print(table)
+
+
+@dsr_app.command("receive")
+def dsr_receive(
+    email: Email,
+    right: Annotated[str, typer.Option("--right", help="access, rectification, erasure, restriction, objection "
+                                       "or portability.")],  # fmt: skip
+    received: Annotated[dt.datetime | None, typer.Option("--received", help="Date of receipt (default: now).")] = None,
+    channel: Annotated[str, typer.Option("--channel", help="email, phone or letter.")] = "email",
+    operator: Operator = None,
+) -> None:
+    """Register a request the day it arrives; the sar commands answer it with --request."""
+    from schemas.models import ContactChannel, DataSubjectRight
+
+    try:
+        right_, channel_ = DataSubjectRight(right), ContactChannel(channel)
+    except ValueError as exc:
+        raise _fail(str(exc), code=2) from None
+    at = received.replace(tzinfo=received.tzinfo or dt.UTC) if received else None
+    r = _rights_call(_office(operator).receive, email, right_, at, channel_)
+    console.print(f"{r.request_id}: {r.right.value} received {r.received_at:%Y-%m-%d}, due {r.due_at:%Y-%m-%d}")
+
+
+@dsr_app.command("extend")
+def dsr_extend(
+    request: Annotated[str, typer.Argument(help="The request id.")],
+    reason: Annotated[str, typer.Option("--reason", help="Why the request needs more time (recorded).")],
+    told_on: Annotated[dt.datetime, typer.Option("--told-on", help="When the person was told, within the first month.")],
+    operator: Operator = None,
+) -> None:
+    """Extend a request by two months (Art. 12(3)): only with a reason told to the person within the first month."""
+    r = _rights_call(_office(operator).extend, request, reason, told_on.replace(tzinfo=told_on.tzinfo or dt.UTC))
+    console.print(f"{r.request_id}: now due {r.deadline:%Y-%m-%d}")
+
+
+@dsr_app.command("refuse")
+def dsr_refuse(
+    request: Annotated[str, typer.Argument(help="The request id.")],
+    reason: Annotated[str, typer.Option("--reason", help="Why it is refused (Art. 12(4)); recorded.")],
+    operator: Operator = None,
+) -> None:
+    """Refuse a request, recording the reason (the person must be told it and their right to complain)."""
+    r = _rights_call(_office(operator).refuse, request, reason)
+    console.print(f"{r.request_id}: refused")
 
 
 def main() -> None:

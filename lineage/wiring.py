@@ -9,12 +9,16 @@ from __future__ import annotations
 import os
 import secrets
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from consumers.store import Store, open_store
 from lineage.broker import LocalBroker
 from lineage.settings import Settings
 from lineage.topics import TopicSpec, ensure_topics
 from schemas.models import FAMILIES
+
+if TYPE_CHECKING:
+    from consumers.rights.office import RightsOffice
 
 
 class NoBroker(Exception):
@@ -58,3 +62,19 @@ def demo_key(settings: Settings) -> Settings:
         with os.fdopen(fd, "w") as fh:
             fh.write(secrets.token_hex(32))
     return settings.model_copy(update={"pseudonym_key_file": path})
+
+
+def rights_office(settings: Settings, operator: str | None = None) -> RightsOffice:
+    """The rights office on the configured store; it purges the dead-letter topic when a broker answers."""
+    from consumers.policy import load_policy
+    from consumers.pseudonym import Pseudonymizer
+    from consumers.rights.dead_letters import DeadLetterPurge
+    from consumers.rights.office import RightsOffice
+
+    pseudonyms = Pseudonymizer(settings.pseudonym_secret())
+    try:
+        purge = DeadLetterPurge(bootstrap_servers(settings), settings.dead_letter_topic)
+    except NoBroker:
+        purge = None
+    return RightsOffice(store(settings), load_policy(settings.policy_path), pseudonyms,
+                        operator or settings.operator, settings.exports_folder, purge)  # fmt: skip

@@ -1,0 +1,208 @@
+"""The rights office: every data-subject request, from receipt to answer, with its paper trail.
+
+Each method checks its input first and raises a ``RightsError`` before anything
+changes; then it registers (or takes up) the request, does the work, writes the
+access log and closes the request with an outcome that holds counts and reasons,
+never the data.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import time
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+from consumers.policy import Policy
+from consumers.pseudonym import Pseudonymizer
+from consumers.rights.access_log import AccessLog, Action
+from consumers.rights.controls import ControlKind, Controls
+from consumers.rights.dead_letters import DeadLetterPurge, PurgeResult
+from consumers.rights.erasure import Eraser, StoreErasure
+from consumers.rights.errors import (
+    MissingOperator,
+    SubjectUnderErasure,
+    UnknownField,
+    UnknownPurpose,
+    UnknownRequest,
+)
+from consumers.rights.export import ExportResult, Exporter, check_output
+from consumers.rights.identity import Subject, subject_of
+from consumers.rights.register import Register, Request, Status
+from consumers.rights.rectification import RECTIFIABLE, Rectifier
+from consumers.store import Store
+from schemas.models import ContactChannel, DataSubjectRight
+
+
+@dataclass(frozen=True)
+class ErasureResult:
+    request_id: str
+    store: StoreErasure
+    dead_letters: PurgeResult | None  # None: no broker was given, the topic is still to be purged
+    kept_reason: str
+    completed: bool
+    seconds: float
+
+
+@dataclass(frozen=True)
+class RectificationResult:
+    request_id: str
+    fields: dict[str, int]  # field -> how many stored values it replaced (0: completed a missing one)
+
+
+class RightsOffice:
+    def __init__(self, store: Store, policy: Policy, pseudonyms: Pseudonymizer, operator: str | None,
+                 export_base: Path, dead_letters: DeadLetterPurge | None = None) -> None:  # fmt: skip
+        if not operator or not operator.strip():
+            raise MissingOperator("say who you are for the access log: set LINEAGE_OPERATOR or pass --operator")
+        self.store = store
+        self.policy = policy
+        self.pseudonyms = pseudonyms
+        self.export_base = export_base
+        self.dead_letters = dead_letters
+        self.log = AccessLog(store, operator.strip())
+        self.register = Register(store)
+        self.controls = Controls(store)
+
+    # --- the register ------------------------------------------------------------------
+
+    def receive(self, email: str, right: DataSubjectRight, received_at: dt.datetime | None = None,
+                channel: ContactChannel = ContactChannel.email) -> Request:  # fmt: skip
+        """Register a request as it arrives; the answer is due one month after ``received_at``."""
+        subject = self._live_subject(email)
+        request = self.register.receive(subject.subject_id, right, received_at, channel)
+        self.log.record(Action.register_request, request.request_id, subject.subject_id, right.value)
+        return request
+
+    def extend(self, request_id: str, reason: str, told_at: dt.datetime) -> Request:
+        request = self.register.extend(self.register.get(request_id), reason, told_at)
+        self.log.record(Action.extend_request, request_id, request.subject_id, reason)
+        return request
+
+    def refuse(self, request_id: str, reason: str) -> Request:
+        request = self.register.refuse(self.register.get(request_id), reason)
+        self.log.record(Action.refuse_request, request_id, request.subject_id, reason)
+        return request
+
+    def requests(self, overdue: bool = False) -> list[Request]:
+        return self.register.all(overdue_at=dt.datetime.now(dt.UTC) if overdue else None)
+
+    # --- the rights ----------------------------------------------------------------------
+
+    def export(self, email: str, out: Path, request_id: str | None = None) -> ExportResult:
+        """Art. 15 and 20: write the access export of the person into ``out`` (inside the export base)."""
+        subject = self._live_subject(email)
+        folder = check_output(out, self.export_base)
+        request = self._request(subject, DataSubjectRight.access, request_id)
+        extra = {
+            "controls": [{"kind": c.kind.value, "purpose": c.purpose, "since": c.since.isoformat(), "reason": c.reason}
+                         for c in self.controls.of_subject(subject.subject_id) if c.active],
+            "requests": [{"request_id": r.request_id, "right": r.right.value, "received_at": r.received_at.isoformat(),
+                          "status": r.status.value} for r in self.register.of_subject(subject.subject_id)],
+            "rectifications": Rectifier(self.store).history(subject.subject_id),
+        }  # fmt: skip
+        self.log.record(Action.read_identifiers, request.request_id, subject.subject_id, "access export")
+        result = Exporter(self.store, self.policy).write(subject, request.request_id, folder, extra)
+        self.log.record(Action.export, request.request_id, subject.subject_id,
+                        f"{result.events} events, {result.identifiers} identifiers -> {result.zip_path.name}")  # fmt: skip
+        self.register.complete(request, f"export {result.zip_path.name}: {result.events} events")
+        return result
+
+    def erase(self, email: str, request_id: str | None = None) -> ErasureResult:
+        """Art. 17: erase the person everywhere but where a legal obligation keeps them (then restricted)."""
+        started = time.monotonic()
+        subject = self.subject(email)
+        resumed = [r for r in self.register.open_for(subject.subject_id, DataSubjectRight.erasure)
+                   if r.status == Status.in_progress]  # fmt: skip
+        if self._erased(subject) and not resumed:
+            raise SubjectUnderErasure(f"{subject.email} is erased already; see `lineage dsr list`")
+        request = resumed[0] if resumed else self._request(subject, DataSubjectRight.erasure, request_id)
+        request = self.register.start(request)
+        # The tombstone first: from here on the consumer neither stores nor dead-letters them.
+        self.controls.set(subject.subject_id, ControlKind.erasure, request.request_id, "erasure (Art. 17)")
+        store = Eraser(self.store, self.policy).erase(subject.subject_id)
+        kept_reason = ""
+        if store.events_kept:
+            kept_reason = self._kept_reason()
+            self.controls.set(subject.subject_id, ControlKind.restriction, request.request_id, kept_reason)
+        purged = self.dead_letters.purge(subject.email) if self.dead_letters else None
+        outcome = {"store": asdict(store), "dead_letters": asdict(purged) if purged else "not purged: no broker",
+                   "kept": kept_reason}  # fmt: skip
+        self.log.record(Action.erase, request.request_id, subject.subject_id, json.dumps(outcome))
+        if purged is not None:
+            self.register.complete(request, json.dumps(outcome))
+        return ErasureResult(request.request_id, store, purged, kept_reason, purged is not None,
+                             time.monotonic() - started)  # fmt: skip
+
+    def rectify(self, email: str, changes: dict[str, str], request_id: str | None = None) -> RectificationResult:
+        """Art. 16: correct or complete identifiers; the replaced values stay in the rectification history."""
+        subject = self._live_subject(email)
+        unknown = sorted(set(changes) - set(RECTIFIABLE))
+        if not changes or unknown:
+            raise UnknownField(
+                f"cannot rectify {', '.join(unknown) or 'nothing'}; fields: {', '.join(RECTIFIABLE)}. "
+                "The e-mail is the person's key: a new address is a new registration."
+            )
+        if any(not v.strip() for v in changes.values()):
+            raise UnknownField("a rectified value cannot be empty; to remove data, ask for erasure")
+        request = self._request(subject, DataSubjectRight.rectification, request_id)
+        self.log.record(Action.read_identifiers, request.request_id, subject.subject_id, "rectification")
+        done = Rectifier(self.store).apply(subject.subject_id, changes, request.request_id, self.log.operator)
+        self.log.record(Action.rectify, request.request_id, subject.subject_id, ", ".join(sorted(changes)))
+        self.register.complete(request, "rectified " + ", ".join(f"{f} ({n} replaced)" for f, n in done.items()))
+        return RectificationResult(request.request_id, done)
+
+    def restrict(self, email: str, lift: bool = False, request_id: str | None = None) -> Request:
+        """Art. 18: keep the data, but take the person out of every product-insight query."""
+        subject = self._live_subject(email)
+        request = self._request(subject, DataSubjectRight.restriction, request_id)
+        self.controls.set(subject.subject_id, ControlKind.restriction, request.request_id,
+                          "restriction lifted" if lift else "restriction (Art. 18)", active=not lift)  # fmt: skip
+        self.log.record(Action.lift_restriction if lift else Action.restrict, request.request_id, subject.subject_id)
+        return self.register.complete(request, "restriction lifted" if lift else "restricted")
+
+    def object(self, email: str, purpose: str, request_id: str | None = None) -> Request:
+        """Art. 21: stop a legitimate-interest purpose (or direct marketing) for the person, from now on."""
+        subject = self._live_subject(email)
+        objectable = self.policy.objectable()
+        if purpose not in objectable:
+            known = "not a purpose of the policy" if purpose not in self.policy.purposes else "not objectable"
+            raise UnknownPurpose(f"{purpose!r} is {known}; a person can object to: {', '.join(objectable)}")
+        request = self._request(subject, DataSubjectRight.objection, request_id)
+        self.controls.set(subject.subject_id, ControlKind.objection, request.request_id, "objection (Art. 21)",
+                          purpose=purpose)  # fmt: skip
+        self.log.record(Action.object, request.request_id, subject.subject_id, purpose)
+        return self.register.complete(request, f"objection to {purpose}: processing stopped")
+
+    # --- shared steps ---------------------------------------------------------------------
+
+    def subject(self, email: str) -> Subject:
+        return subject_of(email, self.pseudonyms)
+
+    def _erased(self, subject: Subject) -> bool:
+        return any(c.kind == ControlKind.erasure and c.active for c in self.controls.of_subject(subject.subject_id))
+
+    def _live_subject(self, email: str) -> Subject:
+        subject = self.subject(email)
+        if self._erased(subject):
+            raise SubjectUnderErasure(f"{subject.email} is erased or being erased; nothing else can be done for them")
+        return subject
+
+    def _request(self, subject: Subject, right: DataSubjectRight, request_id: str | None) -> Request:
+        """The registered request named, checked against the person and right; else a new one received now."""
+        if request_id is None:
+            request = self.register.receive(subject.subject_id, right)
+            self.log.record(Action.register_request, request.request_id, subject.subject_id, right.value)
+            return request
+        request = self.register.get(request_id)
+        rights = {right} | ({DataSubjectRight.portability} if right == DataSubjectRight.access else set())
+        if request.subject_id != subject.subject_id or request.right not in rights or request.closed:
+            raise UnknownRequest(f"{request_id} is not an open {right.value} request of this person")
+        return request
+
+    def _kept_reason(self) -> str:
+        rules = {r.retention for r in self.policy.rules if any(p in self.policy.surviving_erasure() for p in r.purposes)}
+        terms = "; ".join(self.policy.retention[r].description + f" (term {self.policy.retention[r].term})"
+                          for r in sorted(rules))  # fmt: skip
+        return f"legal obligation (GDPR Art. 17(3)(b)), kept restricted until the term ends: {terms}"
