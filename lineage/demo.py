@@ -13,6 +13,7 @@ from rich.table import Table
 from consumers.policy import load_policy
 from consumers.service import ConsumeStats, TaggingConsumer
 from consumers.store import Store
+from consumers.usage.queries import top_components
 from lineage import wiring
 from lineage.settings import Settings
 from producers.sdk import EventProducer
@@ -92,22 +93,22 @@ def print_summary(store: Store, result: DemoResult, console: Console) -> None:
         f" GROUP BY basis ORDER BY n DESC",
         since,
     )
-    components = store.rows(
-        f"SELECT component, count() AS n, uniqExact(tenant_id), uniqExact(actor_id) FROM events"
-        f" ARRAY JOIN components AS component {where} GROUP BY component ORDER BY n DESC LIMIT 8",
-        since,
-    )
+    components = top_components(store, since=result.since, limit=8)
     dead = sorted(result.stats.dead_lettered.items(), key=lambda kv: -kv[1])
     total = store.scalar("SELECT count() FROM events")
     console.print(_table("Events stored per purpose (this run)", ("purpose", "legal basis", "events"), per_purpose))
     console.print(_table("Events stored per legal basis (this run)", ("legal basis", "events"), per_basis))
     console.print(_table("Events sent to the dead-letter topic, and why", ("reason", "events"), dead or [("none", 0)]))
+    if result.stats.suppressed:
+        console.print(_table("Events not stored because a person stopped them", ("reason", "events"),
+                             sorted(result.stats.suppressed.items())))  # fmt: skip
     console.print(_table("Top components", ("component", "uses", "tenants", "people"), components))
     s = result.stats
     console.print(
         f"Produced {result.produced:,} events in {result.produce_seconds:.1f} s "
         f"({result.produced / max(result.produce_seconds, 1e-9):,.0f} events/s).\n"
         f"Consumed {s.consumed:,} events: {s.stored:,} stored, {sum(s.dead_lettered.values()):,} dead-lettered, "
+        f"{sum(s.suppressed.values()):,} stopped by an opt-out or objection, "
         f"in {s.batches:,} batches.\n"
         f"[bold]Consumer throughput: {s.events_per_second:,.0f} events/s[/] "
         f"(first message to last commit, {s.busy_seconds:.1f} s). Store now holds {total:,} events."

@@ -241,3 +241,26 @@ def test_an_opt_out_stops_newsletters_and_click_tracking_but_not_product_updates
     assert stored == [("newsletter.subscribed", ""), ("newsletter.sent", "n-1"), ("newsletter.clicked", "n-1"),
                       ("newsletter.opted_out", ""), ("newsletter.sent", "u-1"), ("newsletter.subscribed", ""),
                       ("newsletter.sent", "n-3")]  # fmt: skip
+
+
+def test_rectification_replaces_the_value_everywhere_and_keeps_the_history(pipeline: Pipeline, tmp_path: Path) -> None:
+    run_scenario(pipeline)
+    office = office_for(pipeline, tmp_path)
+
+    result = office.rectify(USER1, {"last_name": "Jansen-de Boer", "job_title": "Modeller"})
+
+    assert result.fields == {"last_name": 1, "job_title": 0}  # one value replaced, one completed
+    held = {(f, v) for f, v in pipeline.store.rows(
+        "SELECT field, value FROM identifiers WHERE subject_id = {s:String}", {"s": sid(USER1)})}  # fmt: skip
+    assert ("last_name", "Jansen-de Boer") in held and ("job_title", "Modeller") in held
+    assert ("last_name", "Jansen") not in held
+    # USER2 shares the old surname and keeps it: only the person asking is corrected.
+    assert pipeline.store.scalar("SELECT count() FROM identifiers WHERE subject_id = {s:String}"
+                                 " AND field = 'last_name' AND value = 'Jansen'", {"s": sid(USER2)}) > 0  # fmt: skip
+
+    info = json.loads((office.export(USER1, tmp_path / "exports" / "after").folder / "subject.json").read_text())
+    assert [(h["field"], h["old_values"], h["new_value"]) for h in info["rectifications"]] == [
+        ("job_title", [], "Modeller"), ("last_name", ["Jansen"], "Jansen-de Boer")]  # fmt: skip
+    actions = [e.action for e in office.log.entries(result.request_id)]
+    assert actions == ["register_request", "read_identifiers", "rectify"]
+    assert [r.status.value for r in office.requests() if r.request_id == result.request_id] == ["completed"]

@@ -59,7 +59,7 @@ class Rectifier:
             {"field": f, "old_values": list(o), "new_value": n, "request_id": r, "at": at.isoformat()}
             for f, o, n, r, at in self.store.rows(
                 "SELECT field, old_values, new_value, request_id, at FROM rectifications WHERE subject_id = {s:String}"
-                " ORDER BY at",
+                " ORDER BY at, field",
                 {"s": subject_id},
             )
         ]
