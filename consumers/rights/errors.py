@@ -43,5 +43,9 @@ class InvalidExtension(RightsError):
     """An extension must have a reason and be told to the person within the first month (Art. 12(3))."""
 
 
+class InvalidRefusal(RightsError):
+    """A refusal must record its reason (Art. 12(4))."""
+
+
 class ErasureNotVerified(RightsError):
     """After erasing, the person's data could still be read from the store or the dead-letter topic."""

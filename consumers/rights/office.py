@@ -77,12 +77,12 @@ class RightsOffice:
 
     def extend(self, request_id: str, reason: str, told_at: dt.datetime) -> Request:
         request = self.register.extend(self.register.get(request_id), reason, told_at)
-        self.log.record(Action.extend_request, request_id, request.subject_id, reason)
+        self.log.record(Action.extend_request, request_id, request.subject_id, request.extension_reason)
         return request
 
     def refuse(self, request_id: str, reason: str) -> Request:
         request = self.register.refuse(self.register.get(request_id), reason)
-        self.log.record(Action.refuse_request, request_id, request.subject_id, reason)
+        self.log.record(Action.refuse_request, request_id, request.subject_id, request.refusal_reason)
         return request
 
     def requests(self, overdue: bool = False) -> list[Request]:

@@ -14,12 +14,14 @@ from enum import StrEnum
 
 from dateutil.relativedelta import relativedelta
 
-from consumers.rights.errors import InvalidExtension, RequestClosed, UnknownRequest
+from consumers.rights.errors import InvalidExtension, InvalidRefusal, RequestClosed, UnknownRequest
 from consumers.store import Store
 from schemas.models import ContactChannel, DataSubjectRight
 
 ANSWER_TERM = relativedelta(months=1)
-EXTENSION = relativedelta(months=2)
+# Counted from receipt, not from the first deadline: 31 January + 3 months is 30 April,
+# where 28 February + 2 months would be 28 April.
+EXTENDED_TERM = relativedelta(months=3)
 
 
 class Status(StrEnum):
@@ -108,7 +110,7 @@ class Register:
     def refuse(self, request: Request, reason: str, at: dt.datetime | None = None) -> Request:
         self._must_be_open(request)
         if not reason.strip():
-            raise InvalidExtension("a refusal must record its reason (Art. 12(4))")
+            raise InvalidRefusal("a refusal must record its reason (Art. 12(4))")
         return self._save(replace(request, status=Status.refused, completed_at=at or dt.datetime.now(dt.UTC),
                                   refusal_reason=reason.strip()))  # fmt: skip
 
@@ -123,7 +125,7 @@ class Register:
                 f"the person must be told of the extension within the first month: between "
                 f"{request.received_at:%Y-%m-%d} and {request.due_at:%Y-%m-%d}, not {told_at:%Y-%m-%d}"
             )
-        return self._save(replace(request, extended_due_at=request.due_at + EXTENSION,
+        return self._save(replace(request, extended_due_at=request.received_at + EXTENDED_TERM,
                                   extension_reason=reason.strip(), extension_told_at=told_at))  # fmt: skip
 
     @staticmethod
