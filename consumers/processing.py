@@ -156,7 +156,7 @@ class MessageProcessor:
                 return
             seen.add((subject_id, field, value))
             batch.add_identifier((
-                subject_id, field, value, tenant, env.event_id, env.event_type, env.occurred_at,
+                subject_id, field, value, tenant, env.event_id, env.event_type, tags.retention_rule, env.occurred_at,
                 batch.topic, batch.partition, offset, ingested_at,
             ))  # fmt: skip
 

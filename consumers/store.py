@@ -15,6 +15,8 @@ import clickhouse_connect
 from clickhouse_connect.driver.client import Client
 
 from consumers import tables
+from consumers.policy import Policy
+from consumers.retention import tables as retention_tables
 from consumers.rights import tables as rights_tables
 from consumers.usage import views as usage_views
 
@@ -60,7 +62,8 @@ class Store:
 
     def ensure_schema(self) -> None:
         # Views last: they read the tables before them.
-        for ddl in (*tables.ALL_DDL, *tables.MIGRATIONS, *rights_tables.ALL_DDL, *usage_views.ALL_DDL):
+        for ddl in (*tables.ALL_DDL, *tables.MIGRATIONS, *rights_tables.ALL_DDL, *retention_tables.ALL_DDL,
+                    *usage_views.ALL_DDL):  # fmt: skip
             self.client.command(ddl)
 
     def insert(self, table: str, columns: Sequence[str], data: Sequence[Sequence[Any]], token: str) -> None:
@@ -89,7 +92,11 @@ class Store:
         self.client.command(f"DROP DATABASE IF EXISTS {self.database}")
 
 
-def open_store(url: str, database: str) -> Store:
+def open_store(url: str, database: str, policy: Policy) -> Store:
+    """The store with every table, and the TTLs and retention facts the policy asks for."""
+    from consumers.retention.schema import sync_policy_schema
+
     store = Store(url, database)
     store.ensure_schema()
+    sync_policy_schema(store, policy)
     return store

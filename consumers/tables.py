@@ -14,7 +14,7 @@ DEDUP = "SETTINGS non_replicated_deduplication_window = 10000"
 PHYSICAL_ERASURE = (
     "old_parts_lifetime = 2, cleanup_delay_period = 1, cleanup_delay_period_random_add = 0, max_cleanup_delay_period = 2"
 )
-PERSONAL_TABLES = ("events", "identifiers", "rectifications")
+PERSONAL_TABLES = ("events", "identifiers", "rectifications", "retention_facts")
 
 EVENTS = f"""
 CREATE TABLE IF NOT EXISTS events (
@@ -62,6 +62,7 @@ CREATE TABLE IF NOT EXISTS identifiers (
     tenant_id         LowCardinality(String),
     event_id          UUID,
     event_type        LowCardinality(String),
+    retention_rule    LowCardinality(String)        COMMENT 'the event''s rule; the TTL reads it',
     occurred_at       DateTime64(3, 'UTC'),
     source_topic      LowCardinality(String),
     source_partition  UInt32,
@@ -135,7 +136,10 @@ ORDER BY (source_topic, source_partition, first_offset, last_offset)
 
 ALL_DDL = (EVENTS, IDENTIFIERS, DEAD_LETTERS, SUPPRESSED_EVENTS, INGEST_BATCHES, PUBLISHED_DEAD_LETTERS)
 # Brings a store made by an earlier version up to date; each statement is idempotent.
-MIGRATIONS = tuple(f"ALTER TABLE {t} MODIFY SETTING {PHYSICAL_ERASURE}" for t in ("events", "identifiers"))
+MIGRATIONS = (
+    *(f"ALTER TABLE {t} MODIFY SETTING {PHYSICAL_ERASURE}" for t in ("events", "identifiers")),
+    "ALTER TABLE identifiers ADD COLUMN IF NOT EXISTS retention_rule LowCardinality(String) AFTER event_type",
+)
 
 EVENT_COLUMNS = (
     "event_id", "event_type", "family", "occurred_at", "tenant_id", "subject_ids", "subject_roles",
@@ -145,7 +149,7 @@ EVENT_COLUMNS = (
     "producer_version", "consumer_version", "ingested_at",
 )  # fmt: skip
 IDENTIFIER_COLUMNS = (
-    "subject_id", "field", "value", "tenant_id", "event_id", "event_type", "occurred_at",
+    "subject_id", "field", "value", "tenant_id", "event_id", "event_type", "retention_rule", "occurred_at",
     "source_topic", "source_partition", "source_offset", "ingested_at",
 )  # fmt: skip
 DEAD_LETTER_COLUMNS = (

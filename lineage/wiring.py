@@ -11,6 +11,8 @@ import secrets
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from consumers.policy import Policy, load_policy
+from consumers.retention.terms import Term
 from consumers.store import Store, open_store
 from lineage.broker import LocalBroker
 from lineage.settings import Settings
@@ -19,6 +21,9 @@ from schemas.models import FAMILIES
 
 if TYPE_CHECKING:
     from consumers.rights.office import RightsOffice
+
+
+_DAY_MS = 86_400_000
 
 
 class NoBroker(Exception):
@@ -38,17 +43,27 @@ def bootstrap_servers(settings: Settings, start_local: bool = False) -> str:
     return status.bootstrap
 
 
-def topic_specs(settings: Settings) -> list[TopicSpec]:
-    specs = [TopicSpec(settings.topic(f), settings.topic_partitions, {}) for f in FAMILIES]
-    return specs + [TopicSpec(settings.dead_letter_topic, 1, {})]
+def _retention(term: str) -> dict[str, str]:
+    ms = Term.parse(term).milliseconds()
+    # Kafka deletes whole segments only: a segment rolled daily keeps a message at most
+    # a day longer than the term, where the default (weekly) would add a week.
+    return {"cleanup.policy": "delete", "retention.ms": str(ms), "segment.ms": str(min(ms, _DAY_MS))}
+
+
+def topic_specs(settings: Settings, policy: Policy) -> list[TopicSpec]:
+    """The event topics and the dead-letter topic, with the retention the policy gives them."""
+    raw = _retention(policy.topics.raw_events)
+    specs = [TopicSpec(settings.topic(f), settings.topic_partitions, raw) for f in FAMILIES]
+    return specs + [TopicSpec(settings.dead_letter_topic, 1, _retention(policy.topics.dead_letters))]
 
 
 def prepare_topics(settings: Settings, bootstrap: str) -> list[str]:
-    return ensure_topics(bootstrap, topic_specs(settings))
+    """Create missing topics and bring every topic's retention in line with the policy."""
+    return ensure_topics(bootstrap, topic_specs(settings, load_policy(settings.policy_path)))
 
 
 def store(settings: Settings) -> Store:
-    return open_store(settings.store_url, settings.clickhouse_database)
+    return open_store(settings.store_url, settings.clickhouse_database, load_policy(settings.policy_path))
 
 
 def demo_key(settings: Settings) -> Settings:
@@ -66,7 +81,6 @@ def demo_key(settings: Settings) -> Settings:
 
 def rights_office(settings: Settings, operator: str | None = None) -> RightsOffice:
     """The rights office on the configured store; it purges the dead-letter topic when a broker answers."""
-    from consumers.policy import load_policy
     from consumers.pseudonym import Pseudonymizer
     from consumers.rights.dead_letters import DeadLetterPurge
     from consumers.rights.office import RightsOffice

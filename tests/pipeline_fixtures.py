@@ -89,7 +89,7 @@ def make_pipeline(kafka_bootstrap: str, store_url: str, tmp_path: Path) -> Itera
             batch_max_seconds=0.3,
             **overrides,
         )
-        store = open_store(settings.store_url, settings.clickhouse_database)
+        store = open_store(settings.store_url, settings.clickhouse_database, load_policy())
         prepare_topics(settings, kafka_bootstrap)
         pipeline = Pipeline(settings, store, kafka_bootstrap)
         made.append(pipeline)

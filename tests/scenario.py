@@ -64,7 +64,7 @@ RELATION_CATS = ("user.name.first", "user.name.last", "user.contact.email", "use
                  "user.contact.organization", "user.job_title", "user.workplace")  # fmt: skip
 CONSENT = Expected(("consent_records",), ("legal_obligation",), ("user.contact.email", "user.privacy_preferences"),
                    "customer", "consent_proof")  # fmt: skip
-DM = Expected(("direct_marketing",), ("consent",), ("user.contact.email",), "customer", "newsletter_data")
+DM = Expected(("direct_marketing",), ("consent",), ("user.contact.email",), "customer", "marketing_data")
 
 
 def known_scenario() -> list[Step]:

@@ -96,12 +96,12 @@ SELECT
      concat('First', toString(person)), concat('Last', toString(person))][field + 1],
     concat('t-', toString(person % {TENANTS})),
     generateUUIDv4(number),
-    'usage.record_completed',
+    'usage.record_completed', 'customer_data',
     toDateTime64('2025-11-01 00:00:00', 3, 'UTC') + toIntervalHour(person),
     'engage.usage', 0, number, toDateTime64('2025-11-01 00:00:02', 3, 'UTC')
 FROM (SELECT number, number % {PEOPLE} AS person, intDiv(number, {PEOPLE}) AS field FROM numbers({PEOPLE * 3}))
 UNION ALL
-SELECT {{target:String}}, field, value, {{tenant:String}}, generateUUIDv4(), 'usage.record_completed',
+SELECT {{target:String}}, field, value, {{tenant:String}}, generateUUIDv4(), 'usage.record_completed', 'customer_data',
        toDateTime64('2025-11-01 00:00:00', 3, 'UTC'), 'engage.usage', 0, 0,
        toDateTime64('2025-11-01 00:00:02', 3, 'UTC')
 FROM (SELECT arrayJoin([('email', {{email:String}}), ('first_name', 'Tess'), ('last_name', 'Target')]) AS pair,
@@ -112,7 +112,7 @@ FROM (SELECT arrayJoin([('email', {{email:String}}), ('first_name', 'Tess'), ('l
 @pytest.fixture(scope="module")
 def million(store_url: str) -> Iterator[Store]:
     """A database holding a million events, the target's among them; loaded once for the file."""
-    store = open_store(store_url, f"test_{uuid.uuid4().hex[:10]}")
+    store = open_store(store_url, f"test_{uuid.uuid4().hex[:10]}", load_policy())
     params = {"target": PSEUDONYMS.of_email(TARGET), "tenant": TARGET_TENANT, "email": TARGET,
               "version": load_policy().version}  # fmt: skip
     try:

@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
+from consumers.policy import load_policy
 from consumers.store import open_store
 from lineage.cli import app
 from pipeline_fixtures import TEST_KEY
@@ -29,7 +30,7 @@ def env(store_url: str, kafka_bootstrap: str, tmp_path: Path):
         "LINEAGE_OPERATOR": "officer@engage.test",
     }
     yield values
-    open_store(store_url, database).drop()
+    open_store(store_url, database, load_policy()).drop()
 
 
 def run(env: dict[str, str], *args: str):

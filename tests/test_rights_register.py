@@ -47,7 +47,7 @@ NOBODY = "Nobody.Here@Example.nl"
 
 @pytest.fixture
 def store(store_url: str) -> Iterator[Store]:
-    store = open_store(store_url, f"test_{uuid.uuid4().hex[:10]}")
+    store = open_store(store_url, f"test_{uuid.uuid4().hex[:10]}", load_policy())
     yield store
     store.drop()
 

@@ -20,6 +20,9 @@ from consumers.store import Store
 from consumers.tables import PERSONAL_TABLES
 
 _SYNC = {"mutations_sync": 2}
+# Retention facts that name the person: when their newsletter or marketing ended. Facts
+# about a tenant or a contact id stay: other people's retention depends on them.
+_OWN_FACTS = "scope_kind = 'subject' AND scope = {s:String}"
 
 
 @dataclass(frozen=True)
@@ -30,6 +33,7 @@ class StoreErasure:
     identifiers_deleted: int
     identifiers_kept: int
     rectifications_deleted: int
+    facts_deleted: int = 0  # when their newsletter ended: the person's retention facts
 
 
 class Eraser:
@@ -75,6 +79,7 @@ class Eraser:
         identifiers_deleted = int(self.store.scalar(f"SELECT count() FROM identifiers WHERE {ident_gone}", ident) or 0)
         identifiers_kept = int(self.store.scalar(f"SELECT count() FROM identifiers WHERE {ident_kept}", ident) or 0)
         rectified = int(self.store.scalar("SELECT count() FROM rectifications WHERE subject_id = {s:String}", p) or 0)
+        facts = int(self.store.scalar(f"SELECT count() FROM retention_facts WHERE {_OWN_FACTS}", p) or 0)
 
         self.store.command(f"ALTER TABLE events DELETE WHERE {alone}", p, _SYNC)
         self.store.command(
@@ -85,7 +90,8 @@ class Eraser:
         )
         self.store.command(f"ALTER TABLE identifiers DELETE WHERE {ident_gone}", ident, _SYNC)
         self.store.command("ALTER TABLE rectifications DELETE WHERE subject_id = {s:String}", p, _SYNC)
-        return StoreErasure(deleted, unlinked, len(kept_ids), identifiers_deleted, identifiers_kept, rectified)
+        self.store.command(f"ALTER TABLE retention_facts DELETE WHERE {_OWN_FACTS}", p, _SYNC)
+        return StoreErasure(deleted, unlinked, len(kept_ids), identifiers_deleted, identifiers_kept, rectified, facts)
 
     def remaining(self, subject_id: str) -> dict[str, int]:
         """Rows of the person that erasure must remove and that any part still holds, masked or not."""
@@ -99,6 +105,8 @@ class Eraser:
                 " SETTINGS apply_deleted_mask = 0", p),
             "rectifications": self.store.scalar(
                 "SELECT count() FROM rectifications WHERE subject_id = {s:String} SETTINGS apply_deleted_mask = 0", p),
+            "retention_facts": self.store.scalar(
+                f"SELECT count() FROM retention_facts WHERE {_OWN_FACTS} SETTINGS apply_deleted_mask = 0", p),
         }  # fmt: skip
         return {t: int(n) for t, n in counts.items() if n}
 

@@ -47,12 +47,25 @@ class Rectifier:
                 row.update(subject_id=subject_id, field=field, value=value, event_id=uuid.UUID(int=0),
                            event_type="rights.rectification", occurred_at=now, source_partition=0, source_offset=0,
                            ingested_at=now)  # fmt: skip
+                row.update(self._anchor(subject_id))
                 self.store.client.insert("identifiers", [list(row.values())], column_names=list(row))
             self.store.client.insert(
                 "rectifications", [(subject_id, field, old, value, request_id, operator, now)], column_names=list(_COLUMNS)
             )
             done[field] = len(old)
         return done
+
+    def _anchor(self, subject_id: str) -> dict[str, object]:
+        """The person's latest stored event: a completed value lives and goes with it (retention, TTL)."""
+        # Only what ties it to the event: its provenance stays "rights.rectification".
+        rows = self.store.rows(
+            "SELECT tenant_id, event_id, retention_rule, occurred_at FROM identifiers WHERE subject_id = {s:String} AND event_id != toUUID({z:String})"
+            " ORDER BY occurred_at DESC LIMIT 1",
+            {"s": subject_id, "z": str(uuid.UUID(int=0))},
+        )
+        if not rows:
+            return {}
+        return dict(zip(("tenant_id", "event_id", "retention_rule", "occurred_at"), rows[0], strict=True))
 
     def history(self, subject_id: str) -> list[dict[str, object]]:
         return [

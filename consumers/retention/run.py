@@ -1,0 +1,141 @@
+"""The retention run: removes what event-triggered terms say must go, and records it in counts.
+
+Rule by rule, the plan is worked out afresh and executed: first the identifiers
+of the rows (their query reads the events), then the rows themselves, deleted
+or with the people taken out. Each step is a mutation that either happened or
+did not, and a fresh plan only finds what is still there, so a run that is
+interrupted and started again ends where one uninterrupted run would. Counts
+are taken just before each mutation; rows a consumer stores between the two
+are caught by the next run.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import time
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+from consumers.policy import Policy
+from consumers.retention.errors import FutureAsOf
+from consumers.retention.plan import Plan, Planner, RulePlan, anonymised_columns, events_due, identifiers_due
+from consumers.retention.tables import RUN_COLUMNS
+from consumers.store import Store
+
+_SYNC = {"mutations_sync": 2}
+# Clock difference tolerated between the caller and the store before an as-of counts as the future.
+_CLOCK_SLACK = dt.timedelta(minutes=5)
+FACTS_STEP = "retention_facts"
+
+# Called before each step with (what it is about to do, steps done, steps in all).
+Progress = Callable[[str, int, int], None]
+
+
+@dataclass(frozen=True)
+class StepDone:
+    step: str
+    action: str
+    scopes: int
+    rows: dict[str, int]
+
+
+@dataclass
+class RunReport:
+    run_id: str
+    as_of: dt.datetime
+    steps: list[StepDone] = field(default_factory=list)
+    seconds: float = 0.0
+
+    def removed(self, step: str) -> dict[str, int]:
+        return next((s.rows for s in self.steps if s.step == step), {})
+
+
+def resolve_as_of(as_of: dt.datetime | None, allow_future: bool) -> dt.datetime:
+    now = dt.datetime.now(dt.UTC)
+    if as_of is None:
+        return now
+    as_of = as_of if as_of.tzinfo else as_of.replace(tzinfo=dt.UTC)
+    if not allow_future and as_of > now + _CLOCK_SLACK:
+        raise FutureAsOf(f"--as-of {as_of:%Y-%m-%d %H:%M} is in the future: a run would delete data before its "
+                         "term has ended. Use --dry-run to see what will be due then.")  # fmt: skip
+    return as_of
+
+
+class RetentionRun:
+    def __init__(self, store: Store, policy: Policy, operator: str = "retention") -> None:
+        self.store = store
+        self.policy = policy
+        self.operator = operator
+        self.planner = Planner(store, policy)
+
+    def plan(self, as_of: dt.datetime | None = None) -> Plan:
+        """What a run as of ``as_of`` would remove (a dry run); changes nothing."""
+        return self.planner.plan(resolve_as_of(as_of, allow_future=True))
+
+    def steps(self) -> int:
+        return 2 * len(self.policy.retention_by_event()) + 1
+
+    def execute(self, as_of: dt.datetime | None = None, progress: Progress | None = None) -> RunReport:
+        as_of = resolve_as_of(as_of, allow_future=False)
+        report = RunReport(uuid.uuid4().hex[:12], as_of)
+        started = time.monotonic()
+        total, done = self.steps(), 0
+
+        def step(description: str) -> None:
+            nonlocal done
+            if progress:
+                progress(description, done, total)
+            done += 1
+
+        for name in self.policy.retention_by_event():
+            began = dt.datetime.now(dt.UTC)
+            plan = self.planner.rule_plan(name, as_of)
+            step(f"{name}: identifiers")
+            self._identifiers(plan)
+            step(f"{name}: events ({plan.action})")
+            self._events(plan)
+            self._record(report, StepDone(name, plan.action, plan.scopes,
+                                          {"events": plan.events, "identifiers": plan.identifiers}), began)  # fmt: skip
+        began = dt.datetime.now(dt.UTC)
+        closed = self.planner.closed_scopes(as_of)
+        step("retention facts no rule needs any more")
+        pruned = self._prune(closed)
+        self._record(report, StepDone(FACTS_STEP, "delete", sum(map(len, closed.values())), {"retention_facts": pruned}),
+                     began)  # fmt: skip
+        if progress:
+            progress("done", total, total)
+        report.seconds = time.monotonic() - started
+        return report
+
+    def _identifiers(self, plan: RulePlan) -> None:
+        if plan.identifiers:
+            rule = self.policy.retention[plan.rule]
+            self.store.command(f"ALTER TABLE identifiers DELETE WHERE {identifiers_due(rule)}", plan.parameters(), _SYNC)
+
+    def _events(self, plan: RulePlan) -> None:
+        if not plan.events:
+            return
+        rule = self.policy.retention[plan.rule]
+        if plan.action == "delete":
+            self.store.command(f"ALTER TABLE events DELETE WHERE {events_due(rule)}", plan.parameters(), _SYNC)
+        else:
+            self.store.command(f"ALTER TABLE events UPDATE {anonymised_columns(rule)} WHERE {events_due(rule)}",
+                               plan.parameters(), _SYNC)  # fmt: skip
+
+    def _prune(self, closed: dict[str, tuple[str, ...]]) -> int:
+        pruned = 0
+        for kind, scopes in closed.items():
+            p = {"k": kind, "s": list(scopes)}
+            where = "scope_kind = {k:String} AND has({s:Array(String)}, scope)"
+            n = int(self.store.scalar(f"SELECT count() FROM retention_facts WHERE {where}", p) or 0)
+            if n:
+                self.store.command(f"ALTER TABLE retention_facts DELETE WHERE {where}", p, _SYNC)
+            pruned += n
+        return pruned
+
+    def _record(self, report: RunReport, done: StepDone, began: dt.datetime) -> None:
+        report.steps.append(done)
+        row = (report.run_id, report.as_of, done.step, done.action, done.scopes, done.rows, self.policy.version,
+               self.operator, began, dt.datetime.now(dt.UTC))  # fmt: skip
+        self.store.client.insert("retention_runs", [row], column_names=list(RUN_COLUMNS))
