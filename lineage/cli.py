@@ -467,7 +467,8 @@ def retention_status(
         return
     table = Table(title=f"Retention as of {when:%Y-%m-%d %H:%M} UTC (policy {run.policy.version})", title_justify="left")
     for h in ("rule", "enforced by", "term", "from", "action", "rows kept", "due now", "due in 30 days", "oldest kept"):
-        table.add_column(h, justify="right" if h in ("rows kept", "due now", "due in 30 days") else "left")
+        table.add_column(h, justify="right" if h in ("rows kept", "due now", "due in 30 days") else "left",
+                         no_wrap=h == "rule")  # fmt: skip
     for s in statuses:
         table.add_row(s.rule, "table TTL" if s.enforced_by == "ttl" else "retention run", s.term, s.starts, s.action,
                       f"{s.kept:,}", f"{s.due_now:,}", f"{s.due_soon:,}",

@@ -25,9 +25,12 @@ def _env_names() -> set[str]:
     return names
 
 
+LINEAGE_SERVICES = ("topics", "consumer", "producer", "retention")
+
+
 def test_every_variable_the_services_set_is_a_setting() -> None:
     known = _env_names()
-    for service in ("consumer", "producer"):
+    for service in LINEAGE_SERVICES:
         env = COMPOSE["services"][service]["environment"]
         assert set(env) <= known, f"{service}: {sorted(set(env) - known)} are not settings"
 
@@ -43,7 +46,7 @@ def test_the_services_settings_parse_and_reach_the_servers(monkeypatch) -> None:
 
 
 def test_the_services_run_real_commands() -> None:
-    for service in ("consumer", "producer"):
+    for service in LINEAGE_SERVICES:
         command = COMPOSE["services"][service]["command"]
         assert command[0] == "lineage"
         result = CliRunner().invoke(app, [*command[1:], "--help"])
@@ -61,3 +64,10 @@ def test_the_image_contains_every_package() -> None:
     packages = tomllib.loads((REPO / "pyproject.toml").read_text())["tool"]["setuptools"]["packages"]["find"]["include"]
     for pattern in packages:
         assert f"COPY {pattern.rstrip('*')} " in dockerfile
+
+
+def test_topics_get_their_retention_before_anything_writes_to_them() -> None:
+    services = COMPOSE["services"]
+    assert services["topics"]["command"] == ["lineage", "kafka", "topics"]
+    for writer in ("consumer", "producer"):
+        assert services[writer]["depends_on"]["topics"] == {"condition": "service_completed_successfully"}

@@ -126,7 +126,7 @@ def _scope_count(rule: RetentionRule) -> str:
     trigger = rule.trigger
     assert isinstance(trigger, EventTrigger)
     if trigger.scope == "subject":
-        return f"uniqExact(arrayJoin(arrayFilter(x -> {_within('x')}, subject_ids)))"
+        return f"uniqExactArray(arrayFilter(x -> {_within('x')}, subject_ids))"
     return "uniqExact(" + ("tenant_id" if trigger.scope == "tenant" else "attributes['contact_id']") + ")"
 
 
