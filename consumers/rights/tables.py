@@ -46,7 +46,8 @@ ORDER BY request_id
 """
 
 # Who did what with personal data, when and for which request. Only appended to:
-# the code has no statement that changes or deletes its rows.
+# the code has no statement that changes or deletes its rows; the TTL the policy gives
+# request records (consumers/retention/schema.py) removes them after their term.
 ACCESS_LOG = """
 CREATE TABLE IF NOT EXISTS access_log (
     at          DateTime64(6, 'UTC'),
