@@ -19,6 +19,7 @@ from consumers.policy import Policy
 from consumers.retention import tables as retention_tables
 from consumers.rights import tables as rights_tables
 from consumers.usage import views as usage_views
+from consumers.usage.rollups import ensure_rollups
 
 _DB_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 
@@ -65,6 +66,8 @@ class Store:
         for ddl in (*tables.ALL_DDL, *tables.MIGRATIONS, *rights_tables.ALL_DDL, *retention_tables.ALL_DDL,
                     *usage_views.ALL_DDL):  # fmt: skip
             self.client.command(ddl)
+        existing = {t for (t,) in self.rows("SELECT name FROM system.tables WHERE database = currentDatabase()")}
+        ensure_rollups(self.client.command, existing)
 
     def insert(self, table: str, columns: Sequence[str], data: Sequence[Sequence[Any]], token: str) -> None:
         """Insert column-oriented data; a second insert with the same token stores nothing."""

@@ -14,7 +14,7 @@ DEDUP = "SETTINGS non_replicated_deduplication_window = 10000"
 PHYSICAL_ERASURE = (
     "old_parts_lifetime = 2, cleanup_delay_period = 1, cleanup_delay_period_random_add = 0, max_cleanup_delay_period = 2"
 )
-PERSONAL_TABLES = ("events", "identifiers", "rectifications", "retention_facts")
+PERSONAL_TABLES = ("events", "identifiers", "rectifications", "retention_facts", "usage_daily")
 
 EVENTS = f"""
 CREATE TABLE IF NOT EXISTS events (

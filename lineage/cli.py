@@ -427,16 +427,17 @@ def retention_run(
     when = plan.as_of if plan else report.as_of
     table = Table(title=("Dry run: would remove" if plan else f"Run {report.run_id}: removed")
                   + f" as of {when:%Y-%m-%d %H:%M} UTC", title_justify="left")  # fmt: skip
-    for h in ("rule", "action", "scopes", "events", "identifiers"):
+    for h in ("rule", "action", "scopes", "events", "identifiers", "rollup rows"):
         table.add_column(h, justify="left" if h in ("rule", "action") else "right")
     if plan:
         for r in plan.rules:
-            table.add_row(r.rule, r.action, f"{r.scopes:,}", f"{r.events:,}", f"{r.identifiers:,}")
+            table.add_row(r.rule, r.action, f"{r.scopes:,}", f"{r.events:,}", f"{r.identifiers:,}", f"{r.rollups:,}")
         facts = plan.facts
     else:
         for s in report.steps:
             if s.step != FACTS_STEP:
-                table.add_row(s.step, s.action, f"{s.scopes:,}", f"{s.rows['events']:,}", f"{s.rows['identifiers']:,}")
+                table.add_row(s.step, s.action, f"{s.scopes:,}", *(f"{s.rows[t]:,}" for t in
+                                                                    ("events", "identifiers", "usage_daily")))  # fmt: skip
         facts = report.removed(FACTS_STEP).get("retention_facts", 0)
     console.print(table)
     console.print(f"retention facts {'to prune' if plan else 'pruned'}: {facts:,}"

@@ -93,7 +93,7 @@ def print_summary(store: Store, result: DemoResult, console: Console) -> None:
         f" GROUP BY basis ORDER BY n DESC",
         since,
     )
-    components = top_components(store, since=result.since, limit=8)
+    components = top_components(store, limit=8).rows
     dead = sorted(result.stats.dead_lettered.items(), key=lambda kv: -kv[1])
     total = store.scalar("SELECT count() FROM events")
     console.print(_table("Events stored per purpose (this run)", ("purpose", "legal basis", "events"), per_purpose))
@@ -102,7 +102,7 @@ def print_summary(store: Store, result: DemoResult, console: Console) -> None:
     if result.stats.suppressed:
         console.print(_table("Events not stored because a person stopped them", ("reason", "events"),
                              sorted(result.stats.suppressed.items())))  # fmt: skip
-    console.print(_table("Top components", ("component", "uses", "tenants", "people"), components))
+    console.print(_table("Top components (all stored events)", ("component", "uses", "tenants", "people"), components))
     s = result.stats
     console.print(
         f"Produced {result.produced:,} events in {result.produce_seconds:.1f} s "

@@ -114,7 +114,13 @@ def test_terms_that_start_at_an_event_end_where_the_statement_says(pipeline: Pip
 
     # Recorded per rule, in counts; and a second run finds nothing left to do.
     recorded = dict(store.rows("SELECT step, rows FROM retention_runs WHERE run_id = {r:String}", {"r": report.run_id}))
-    assert recorded["customer_data"] == {"events": 9, "identifiers": planned["customer_data"][2]}
+    rollup_rows = next(r.rollups for r in plan.rules if r.rule == "customer_data")
+    assert recorded["customer_data"] == {"events": 9, "identifiers": planned["customer_data"][2],
+                                         "usage_daily": rollup_rows}  # fmt: skip
+    # The usage rollup forgot the tenant's usage with the events: two usage days, and the late restart's one.
+    assert rollup_rows == 3
+    assert not store.scalar("SELECT count() FROM usage_daily WHERE tenant_id = {t:String}", {"t": ENDED_7_MONTHS})
+    assert store.scalar("SELECT sum(events) FROM usage_daily WHERE tenant_id = {t:String}", {"t": ENDED_5_MONTHS}) == 1
     assert set(recorded) == {*POLICY.retention_by_event(), FACTS_STEP}
     assert run.plan(now).empty
     second = run.execute(now)

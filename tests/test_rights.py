@@ -186,7 +186,7 @@ def test_restriction_and_objection_change_what_product_queries_return(pipeline: 
     office = office_for(pipeline, tmp_path)
 
     def components() -> dict[str, int]:
-        return {c: n for c, n, _, _ in top_components(pipeline.store)}
+        return {c: n for c, n, _, _ in top_components(pipeline.store).rows}
 
     assert components() == {"process-designer": 1, "workflow": 1, "forms": 1}
     office.restrict(STUDENT)

@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from consumers.policy import EventTrigger, Policy, RetentionRule
 from consumers.retention.terms import Term
 from consumers.store import Store
+from consumers.usage.rollups import TIME_ZONE
 
 _MS = dt.timedelta(milliseconds=1)
 
@@ -112,6 +113,19 @@ def identifiers_due(rule: RetentionRule) -> str:
     return where
 
 
+def rollup_due(rule: RetentionRule) -> str | None:
+    """Rows of ``usage_daily`` the rule deletes, or None where the rollup holds none of its rows.
+
+    The rollup counts per day: a cutoff inside a day (a late restart) takes that whole day.
+    """
+    trigger = rule.trigger
+    assert isinstance(trigger, EventTrigger)
+    if trigger.scope != "tenant" or rule.action != "delete":
+        return None  # the rollup keeps product-insight rows only, all of them tenant-scoped customer data
+    cutoff = f"toDate(arrayElement({_CUTOFFS}, indexOf({_SCOPES}, tenant_id)), '{TIME_ZONE}')"
+    return f"retention_rule = {{rule:String}} AND indexOf({_SCOPES}, tenant_id) > 0 AND day <= {cutoff}"
+
+
 def anonymised_columns(rule: RetentionRule) -> str:
     """The SET clause that takes the people out of a row."""
     trigger = rule.trigger
@@ -139,6 +153,7 @@ class RulePlan:
     scopes: int  # scopes with rows to remove
     events: int
     identifiers: int
+    rollups: int = 0  # rows of usage_daily
 
     def parameters(self) -> dict[str, object]:
         return {"rule": self.rule, "scopes": [d.scope for d in self.due], "cutoffs": [d.cutoff for d in self.due]}
@@ -154,7 +169,7 @@ class Plan:
 
     @property
     def empty(self) -> bool:
-        return not self.facts and not any(r.events or r.identifiers for r in self.rules)
+        return not self.facts and not any(r.events or r.identifiers or r.rollups for r in self.rules)
 
 
 class Planner:
@@ -193,7 +208,10 @@ class Planner:
         p = plan.parameters()
         scopes, events = self.store.rows(f"SELECT {_scope_count(rule)}, count() FROM events WHERE {events_due(rule)}", p)[0]
         identifiers = self.store.scalar(f"SELECT count() FROM identifiers WHERE {identifiers_due(rule)}", p)
-        return RulePlan(name, rule.action, trigger.scope, dues, int(scopes), int(events), int(identifiers or 0))
+        rollup = rollup_due(rule)
+        rollups = self.store.scalar(f"SELECT count() FROM usage_daily WHERE {rollup}", p) if rollup else 0
+        return RulePlan(name, rule.action, trigger.scope, dues, int(scopes), int(events), int(identifiers or 0),
+                        int(rollups or 0))  # fmt: skip
 
     def closed_scopes(self, as_of: dt.datetime) -> dict[str, tuple[str, ...]]:
         """Scopes every rule is done with: ended, and past the longest term plus the time kept for late events."""

@@ -2,7 +2,7 @@
 
 Rule by rule, the plan is worked out afresh and executed: first the identifiers
 of the rows (their query reads the events), then the rows themselves, deleted
-or with the people taken out. Each step is a mutation that either happened or
+or with the people taken out, then the rollup rows they were counted in. Each step is a mutation that either happened or
 did not, and a fresh plan only finds what is still there, so a run that is
 interrupted and started again ends where one uninterrupted run would. Counts
 are taken just before each mutation; rows a consumer stores between the two
@@ -19,7 +19,9 @@ from dataclasses import dataclass, field
 
 from consumers.policy import Policy
 from consumers.retention.errors import FutureAsOf
-from consumers.retention.plan import Plan, Planner, RulePlan, anonymised_columns, events_due, identifiers_due
+from consumers.retention.plan import (
+    Plan, Planner, RulePlan, anonymised_columns, events_due, identifiers_due, rollup_due,
+)  # fmt: skip
 from consumers.retention.tables import RUN_COLUMNS
 from consumers.store import Store
 
@@ -74,7 +76,7 @@ class RetentionRun:
         return self.planner.plan(resolve_as_of(as_of, allow_future=True))
 
     def steps(self) -> int:
-        return 2 * len(self.policy.retention_by_event()) + 1
+        return 3 * len(self.policy.retention_by_event()) + 1
 
     def execute(self, as_of: dt.datetime | None = None, progress: Progress | None = None) -> RunReport:
         as_of = resolve_as_of(as_of, allow_future=False)
@@ -95,8 +97,10 @@ class RetentionRun:
             self._identifiers(plan)
             step(f"{name}: events ({plan.action})")
             self._events(plan)
-            self._record(report, StepDone(name, plan.action, plan.scopes,
-                                          {"events": plan.events, "identifiers": plan.identifiers}), began)  # fmt: skip
+            step(f"{name}: usage rollups")
+            self._rollups(plan)
+            rows = {"events": plan.events, "identifiers": plan.identifiers, "usage_daily": plan.rollups}
+            self._record(report, StepDone(name, plan.action, plan.scopes, rows), began)
         began = dt.datetime.now(dt.UTC)
         closed = self.planner.closed_scopes(as_of)
         step("retention facts no rule needs any more")
@@ -122,6 +126,11 @@ class RetentionRun:
         else:
             self.store.command(f"ALTER TABLE events UPDATE {anonymised_columns(rule)} WHERE {events_due(rule)}",
                                plan.parameters(), _SYNC)  # fmt: skip
+
+    def _rollups(self, plan: RulePlan) -> None:
+        rollup = rollup_due(self.policy.retention[plan.rule])
+        if plan.rollups and rollup:
+            self.store.command(f"ALTER TABLE usage_daily DELETE WHERE {rollup}", plan.parameters(), _SYNC)
 
     def _prune(self, closed: dict[str, tuple[str, ...]]) -> int:
         pruned = 0

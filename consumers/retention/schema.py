@@ -25,8 +25,8 @@ SCOPE_VALUES = {
 }
 UNIT = "if(scope_kind = 'tenant', attributes['subscription_id'], scope)"
 FACTS_VIEW = "retention_facts_mv"
-# Tables whose rows carry a retention rule; the TTL reads it.
-RULED_TABLES = ("events", "identifiers")
+# Tables whose rows carry a retention rule, with the date the TTL reads.
+RULED_TABLES = {"events": "occurred_at", "identifiers": "occurred_at", "usage_daily": "day"}
 
 
 def literal(text: str) -> str:
@@ -42,8 +42,8 @@ def ttl_clause(policy: Policy, table: str) -> str:
     """The TTL of a table holding rows of several rules: one delete per rule with a fixed term."""
     clauses = []
     for name, rule in sorted(policy.retention_by_ttl().items()):
-        if table in RULED_TABLES:
-            clauses.append(f"{rule.duration.sql_after('toDateTime(occurred_at)')} DELETE WHERE retention_rule = {literal(name)}")
+        if date := RULED_TABLES.get(table):
+            clauses.append(f"{rule.duration.sql_after(f'toDateTime({date})')} DELETE WHERE retention_rule = {literal(name)}")
         elif column := rule.applies_to.get(table):
             clauses.append(f"{rule.duration.sql_after(f'toDateTime({column})')} DELETE")
     return ", ".join(clauses)

@@ -18,6 +18,7 @@ from consumers.policy import Policy
 from consumers.rights.errors import ErasureNotVerified
 from consumers.store import Store
 from consumers.tables import PERSONAL_TABLES
+from consumers.usage.erasure import erase_from_rollups, remaining_in_rollups
 
 _SYNC = {"mutations_sync": 2}
 # Retention facts that name the person: when their newsletter or marketing ended. Facts
@@ -34,6 +35,7 @@ class StoreErasure:
     identifiers_kept: int
     rectifications_deleted: int
     facts_deleted: int = 0  # when their newsletter ended: the person's retention facts
+    rollup_rows: int = 0  # rows of the usage rollups that named them
 
 
 class Eraser:
@@ -91,7 +93,9 @@ class Eraser:
         self.store.command(f"ALTER TABLE identifiers DELETE WHERE {ident_gone}", ident, _SYNC)
         self.store.command("ALTER TABLE rectifications DELETE WHERE subject_id = {s:String}", p, _SYNC)
         self.store.command(f"ALTER TABLE retention_facts DELETE WHERE {_OWN_FACTS}", p, _SYNC)
-        return StoreErasure(deleted, unlinked, len(kept_ids), identifiers_deleted, identifiers_kept, rectified, facts)
+        rollups = erase_from_rollups(self.store, s)
+        return StoreErasure(deleted, unlinked, len(kept_ids), identifiers_deleted, identifiers_kept, rectified, facts,
+                            rollups)  # fmt: skip
 
     def remaining(self, subject_id: str) -> dict[str, int]:
         """Rows of the person that erasure must remove and that any part still holds, masked or not."""
@@ -108,6 +112,7 @@ class Eraser:
             "retention_facts": self.store.scalar(
                 f"SELECT count() FROM retention_facts WHERE {_OWN_FACTS} SETTINGS apply_deleted_mask = 0", p),
         }  # fmt: skip
+        counts["usage_daily"] = remaining_in_rollups(self.store, subject_id)
         return {t: int(n) for t, n in counts.items() if n}
 
     def parts(self, active: bool) -> set[tuple[str, str]]:

@@ -1,0 +1,113 @@
+"""Rollups ClickHouse keeps up to date itself: materialised views from ``events`` into small tables.
+
+Days are days in Europe/Amsterdam, where Engage Process and its customers work:
+an event at 23:30 UTC on 31 March belongs to 1 April. The view computes the day
+from the event's own time, so an event that arrives late or out of order is
+added to the day it happened, not the day it arrived.
+
+``usage_daily`` keeps, per day, tenant and component, who acted and who else the
+events were about (subject ids only), because a person who objects or is
+restricted later must drop out of every figure, and a sketch or a count cannot
+forget one person. It is still far smaller than the events: one row per
+combination per day, summed as parts merge. Erasure and retention reach it
+(``consumers/usage/erasure.py``, the retention run).
+"""
+
+from __future__ import annotations
+
+from consumers.tables import PHYSICAL_ERASURE
+from consumers.usage.views import PRODUCT_PURPOSE
+
+TIME_ZONE = "Europe/Amsterdam"
+DAY = f"toDate(occurred_at, '{TIME_ZONE}')"
+
+# component '' stands for an event without components, so people and events with none still count.
+USAGE_DAILY = f"""
+CREATE TABLE IF NOT EXISTS usage_daily (
+    day             Date                   COMMENT 'the day in {TIME_ZONE}',
+    tenant_id       LowCardinality(String),
+    component       LowCardinality(String) COMMENT 'empty: the events named no component',
+    actor_id        String                 COMMENT 'who acted; empty when nobody or erased',
+    people          Array(String)          COMMENT 'everyone the events were about, sorted',
+    retention_rule  LowCardinality(String),
+    uses            UInt64                 COMMENT 'events that used the component',
+    events          UInt64                 COMMENT 'events counted once, whatever their components'
+) ENGINE = SummingMergeTree((uses, events))
+PARTITION BY toYYYYMM(day)
+ORDER BY (day, tenant_id, component, actor_id, people, retention_rule)
+SETTINGS {PHYSICAL_ERASURE}
+"""
+
+USAGE_DAILY_SELECT = f"""
+SELECT {DAY} AS day, tenant_id, component, actor_id,
+       arraySort(arrayDistinct(arrayFilter(x -> x != '', subject_ids))) AS people, retention_rule,
+       count() AS uses, countIf(position = 1) AS events
+FROM events
+ARRAY JOIN if(empty(components), [''], components) AS component,
+           arrayEnumerate(if(empty(components), [''], components)) AS position
+WHERE has(purposes, '{PRODUCT_PURPOSE}')
+GROUP BY day, tenant_id, component, actor_id, people, retention_rule
+"""
+
+# The latest subscription type of each tenant: usage by subscription type joins on it.
+TENANT_PLANS = """
+CREATE TABLE IF NOT EXISTS tenant_plans (
+    tenant_id          String,
+    subscription_type  AggregateFunction(argMax, String, DateTime64(3, 'UTC'))
+) ENGINE = AggregatingMergeTree
+ORDER BY tenant_id
+"""
+
+TENANT_PLANS_SELECT = """
+SELECT tenant_id, argMaxState(attributes['subscription_type'], occurred_at) AS subscription_type
+FROM events
+WHERE family = 'subscription' AND tenant_id != '' AND attributes['subscription_type'] != ''
+GROUP BY tenant_id
+"""
+
+# Subscriptions started, renewed and ended per day and type: counts of tenants' contracts,
+# no person in them.
+SUBSCRIPTIONS_DAILY = f"""
+CREATE TABLE IF NOT EXISTS subscriptions_daily (
+    day                Date COMMENT 'the day in {TIME_ZONE}',
+    subscription_type  LowCardinality(String),
+    event_type         LowCardinality(String),
+    subscriptions      UInt64
+) ENGINE = SummingMergeTree(subscriptions)
+ORDER BY (day, subscription_type, event_type)
+"""
+
+SUBSCRIPTIONS_DAILY_SELECT = f"""
+SELECT {DAY} AS day, attributes['subscription_type'] AS subscription_type, event_type, count() AS subscriptions
+FROM events
+WHERE event_type IN ('subscription.started', 'subscription.renewed', 'subscription.ended')
+GROUP BY day, subscription_type, event_type
+"""
+
+# (table, its DDL, the view that fills it, the view's SELECT)
+ROLLUPS = (
+    ("usage_daily", USAGE_DAILY, "usage_daily_mv", USAGE_DAILY_SELECT),
+    ("tenant_plans", TENANT_PLANS, "tenant_plans_mv", TENANT_PLANS_SELECT),
+    ("subscriptions_daily", SUBSCRIPTIONS_DAILY, "subscriptions_daily_mv", SUBSCRIPTIONS_DAILY_SELECT),
+)
+# Rollups that name people: erasure and retention reach them.
+PERSONAL_ROLLUPS = ("usage_daily",)
+
+
+def ensure_rollups(command, existing: set[str]) -> list[str]:
+    """Create missing rollups; a view created now is first filled from the events already stored.
+
+    ``command`` runs one statement; ``existing`` names the tables and views already there.
+    Returns the rollups filled from stored events.
+    """
+    filled = []
+    for table, ddl, view, select in ROLLUPS:
+        command(ddl)
+        if view in existing:
+            continue
+        command(f"CREATE MATERIALIZED VIEW IF NOT EXISTS {view} TO {table} AS {select}")
+        # Events a consumer stores in the instant between these two statements are counted
+        # twice; creating the view while no consumer runs (a first start, an upgrade) avoids it.
+        command(f"INSERT INTO {table} {select}")
+        filled.append(table)
+    return filled
