@@ -1,10 +1,13 @@
 # Two commands from a fresh clone: `make demo` runs the main job, `make test` the tests.
-# Needs Python 3.11+, Java 17+ and Maven; everything else is installed here.
+# Needs Python 3.11+, Java 17+ and Maven; everything else is installed here (the tests also
+# install Debian's chromium package, to render the usage report in a real browser).
 
 PYTHON ?= python3
 VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed-$(shell sha1sum pyproject.toml | cut -c1-12)
+
+CHROMIUM ?= /usr/bin/chromium
 
 .PHONY: install demo test kafka-start kafka-stop clean
 
@@ -19,7 +22,10 @@ install: $(STAMP)
 demo: install
 	$(BIN)/lineage demo
 
-test: install
+$(CHROMIUM):
+	apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null
+
+test: install $(CHROMIUM)
 	$(BIN)/pytest
 
 kafka-start: install
