@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 from enum import StrEnum
 
 from consumers.store import Store
+from consumers.usage.rebuild import cells_of, rebuild_cells
 
 
 class ControlKind(StrEnum):
@@ -65,6 +66,8 @@ class Controls:
         now = dt.datetime.now(dt.UTC)
         row = (subject_id, kind.value, purpose, int(active), request_id, reason, at or now, now)
         self.store.client.insert("subject_controls", [row], column_names=list(_COLUMNS))
+        # The usage rollup counts nobody controlled: recount the person's cells under the new controls.
+        rebuild_cells(self.store, cells_of(self.store, subject_id))
 
     def of_subject(self, subject_id: str) -> list[Control]:
         return [

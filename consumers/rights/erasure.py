@@ -18,7 +18,7 @@ from consumers.policy import Policy
 from consumers.rights.errors import ErasureNotVerified
 from consumers.store import Store
 from consumers.tables import PERSONAL_TABLES
-from consumers.usage.erasure import erase_from_rollups, remaining_in_rollups
+from consumers.usage.rebuild import cells_of, rebuild_cells
 
 _SYNC = {"mutations_sync": 2}
 # Retention facts that name the person: when their newsletter or marketing ended. Facts
@@ -35,7 +35,7 @@ class StoreErasure:
     identifiers_kept: int
     rectifications_deleted: int
     facts_deleted: int = 0  # when their newsletter ended: the person's retention facts
-    rollup_rows: int = 0  # rows of the usage rollups that named them
+    rollup_cells: int = 0  # usage cells (day, tenant, component) rebuilt without them
 
 
 class Eraser:
@@ -81,6 +81,7 @@ class Eraser:
         identifiers_deleted = int(self.store.scalar(f"SELECT count() FROM identifiers WHERE {ident_gone}", ident) or 0)
         identifiers_kept = int(self.store.scalar(f"SELECT count() FROM identifiers WHERE {ident_kept}", ident) or 0)
         rectified = int(self.store.scalar("SELECT count() FROM rectifications WHERE subject_id = {s:String}", p) or 0)
+        usage_cells = cells_of(self.store, s)  # before the events forget the person
         facts = int(self.store.scalar(f"SELECT count() FROM retention_facts WHERE {_OWN_FACTS}", p) or 0)
 
         self.store.command(f"ALTER TABLE events DELETE WHERE {alone}", p, _SYNC)
@@ -93,7 +94,7 @@ class Eraser:
         self.store.command(f"ALTER TABLE identifiers DELETE WHERE {ident_gone}", ident, _SYNC)
         self.store.command("ALTER TABLE rectifications DELETE WHERE subject_id = {s:String}", p, _SYNC)
         self.store.command(f"ALTER TABLE retention_facts DELETE WHERE {_OWN_FACTS}", p, _SYNC)
-        rollups = erase_from_rollups(self.store, s)
+        rollups = rebuild_cells(self.store, usage_cells)
         return StoreErasure(deleted, unlinked, len(kept_ids), identifiers_deleted, identifiers_kept, rectified, facts,
                             rollups)  # fmt: skip
 
@@ -112,7 +113,6 @@ class Eraser:
             "retention_facts": self.store.scalar(
                 f"SELECT count() FROM retention_facts WHERE {_OWN_FACTS} SETTINGS apply_deleted_mask = 0", p),
         }  # fmt: skip
-        counts["usage_daily"] = remaining_in_rollups(self.store, subject_id)
         return {t: int(n) for t, n in counts.items() if n}
 
     def parts(self, active: bool) -> set[tuple[str, str]]:

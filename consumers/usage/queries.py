@@ -16,7 +16,6 @@ from typing import Any
 
 from consumers.store import Store
 from consumers.usage.rollups import DAY, TIME_ZONE
-from consumers.usage.views import CONTROLLED
 
 
 class Source(StrEnum):
@@ -55,8 +54,10 @@ class Window:
 
 ALL = Window()
 _USERS = "uniqExactIf(actor_id, actor_id != '')"
-# The rollup's rows that may count: nobody in them restricted, erased or objecting.
-_ALLOWED = f"NOT hasAny(people, {CONTROLLED})"
+
+
+def _cells(window: Window) -> str:
+    return f"(SELECT * FROM usage_daily WHERE {window.where('day')})"
 
 
 def _period(period: Period, day: str) -> str:
@@ -73,9 +74,8 @@ def top_components(store: Store, window: Window = ALL, limit: int = 10, source: 
     p = {**window.parameters(), "limit": limit}
     cols = ("component", "uses", "tenants", "people")
     if source is Source.rollup:
-        sql = (f"SELECT component, sum(uses) AS n, uniqExact(tenant_id), {_USERS} FROM usage_daily"
-               f" WHERE component != '' AND {_ALLOWED} AND {window.where('day')}"
-               " GROUP BY component HAVING n > 0 ORDER BY n DESC, component LIMIT {limit:UInt32}")  # fmt: skip
+        sql = (f"SELECT component, sum(uses) AS n, uniqExact(tenant_id), uniqExactMerge(people) FROM {_cells(window)}"
+               " WHERE component != '' GROUP BY component HAVING n > 0 ORDER BY n DESC, component LIMIT {limit:UInt32}")
     else:
         sql = (f"SELECT component, count() AS n, uniqExact(tenant_id), {_USERS} FROM product_events"
                f" ARRAY JOIN components AS component WHERE {window.where(DAY)}"
@@ -88,8 +88,8 @@ def active_users(store: Store, period: Period = Period.day, window: Window = ALL
     """Distinct people who acted, and events, per day or week."""
     cols = (period.value, "active_users", "events")
     if source is Source.rollup:
-        sql = (f"SELECT {_period(period, 'day')} AS p, {_USERS}, sum(events) AS n FROM usage_daily"
-               f" WHERE {_ALLOWED} AND {window.where('day')} GROUP BY p HAVING n > 0 ORDER BY p")  # fmt: skip
+        sql = (f"SELECT {_period(period, 'day')} AS p, uniqExactMerge(people), sum(events) AS n FROM {_cells(window)}"
+               " GROUP BY p HAVING n > 0 ORDER BY p")  # fmt: skip
     else:
         sql = (f"SELECT {_period(period, DAY)} AS p, {_USERS}, count() FROM product_events"
                f" WHERE {window.where(DAY)} GROUP BY p ORDER BY p")  # fmt: skip
@@ -102,9 +102,8 @@ def trend(store: Store, component: str, period: Period = Period.week, window: Wi
     cols = (period.value, "uses", "people", "tenants")
     p = {**window.parameters(), "component": component}
     if source is Source.rollup:
-        sql = (f"SELECT {_period(period, 'day')} AS p, sum(uses) AS n, {_USERS}, uniqExact(tenant_id) FROM usage_daily"
-               f" WHERE component = {{component:String}} AND {_ALLOWED} AND {window.where('day')}"
-               " GROUP BY p HAVING n > 0 ORDER BY p")  # fmt: skip
+        sql = (f"SELECT {_period(period, 'day')} AS p, sum(uses) AS n, uniqExactMerge(people), uniqExact(tenant_id)"
+               f" FROM {_cells(window)} WHERE component = {{component:String}} GROUP BY p HAVING n > 0 ORDER BY p")
     else:
         sql = (f"SELECT {_period(period, DAY)} AS p, count(), {_USERS}, uniqExact(tenant_id) FROM product_events"
                f" ARRAY JOIN components AS c WHERE c = {{component:String}} AND {window.where(DAY)}"
@@ -118,8 +117,8 @@ def adoption(store: Store, tenant: str | None = None, source: Source = Source.ro
     With ``tenant``: the day that tenant first used each component.
     """
     if source is Source.rollup:
-        firsts = (f"SELECT tenant_id, component, min(day) AS first FROM usage_daily"
-                  f" WHERE component != '' AND uses > 0 AND {_ALLOWED} GROUP BY tenant_id, component")  # fmt: skip
+        firsts = (f"SELECT tenant_id, component, min(day) AS first FROM {_cells(ALL)}"
+                  " WHERE component != '' AND uses > 0 GROUP BY tenant_id, component")  # fmt: skip
     else:
         firsts = (f"SELECT tenant_id, component, min({DAY}) AS first FROM product_events"
                   " ARRAY JOIN components AS component GROUP BY tenant_id, component")  # fmt: skip
@@ -137,15 +136,15 @@ def by_subscription_type(store: Store, window: Window = ALL, source: Source = So
     cols = ("subscription_type", "tenants", "people", "events")
     if source is Source.rollup:
         plans = "SELECT tenant_id, argMaxMerge(subscription_type) AS plan FROM tenant_plans GROUP BY tenant_id"
-        usage = (f"SELECT tenant_id, actor_id, events FROM usage_daily WHERE {_ALLOWED} AND {window.where('day')}")
-        total = "sum(events)"
+        usage = f"SELECT tenant_id, people, events FROM {_cells(window)}"
+        users = "uniqExactMerge(people)"
     else:
         plans = ("SELECT tenant_id, argMax(attributes['subscription_type'], occurred_at) AS plan FROM events"
                  " WHERE family = 'subscription' AND tenant_id != '' AND attributes['subscription_type'] != ''"
                  " GROUP BY tenant_id")  # fmt: skip
         usage = f"SELECT tenant_id, actor_id, 1 AS events FROM product_events WHERE {window.where(DAY)}"
-        total = "sum(events)"
-    sql = (f"SELECT if(plan = '', 'unknown', plan) AS type, uniqExact(u.tenant_id), {_USERS}, {total} AS n"
+        users = _USERS
+    sql = (f"SELECT if(plan = '', 'unknown', plan) AS type, uniqExact(u.tenant_id), {users}, sum(events) AS n"
            f" FROM ({usage}) AS u LEFT JOIN ({plans}) AS t ON u.tenant_id = t.tenant_id"
            " GROUP BY type HAVING n > 0 ORDER BY n DESC, type")  # fmt: skip
     return _ask(store, cols, sql, window.parameters())

@@ -19,7 +19,6 @@ from plotly.offline import get_plotlyjs
 from consumers.store import Store
 from consumers.usage.queries import Period, Window, active_users, adoption, top_components
 from consumers.usage.rollups import TIME_ZONE
-from consumers.usage.views import CONTROLLED
 
 TOP = 6  # components drawn on their own; the rest are summed as "other"
 _LAYOUT = dict(template="plotly_white", height=380, margin=dict(l=60, r=20, t=50, b=50),
@@ -64,7 +63,7 @@ def component_usage_chart(store: Store, window: Window) -> str:
     top = [c for c, *_ in top_components(store, window, limit=TOP).rows]
     rows = store.rows(
         "SELECT toMonday(day) AS week, if(has({top:Array(String)}, component), component, 'other') AS c, sum(uses)"
-        f" FROM usage_daily WHERE component != '' AND NOT hasAny(people, {CONTROLLED}) AND {window.where('day')}"
+        f" FROM usage_daily WHERE component != '' AND {window.where('day')}"
         " GROUP BY week, c ORDER BY week, c",
         {**window.parameters(), "top": top},
     )

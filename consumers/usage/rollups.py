@@ -1,53 +1,59 @@
 """Rollups ClickHouse keeps up to date itself: materialised views from ``events`` into small tables.
 
 Days are days in Europe/Amsterdam, where Engage Process and its customers work:
-an event at 23:30 UTC on 31 March belongs to 1 April. The view computes the day
+an event at 23:30 UTC on 31 March belongs to 1 April. The views compute the day
 from the event's own time, so an event that arrives late or out of order is
 added to the day it happened, not the day it arrived.
 
-``usage_daily`` keeps, per day, tenant and component, who acted and who else the
-events were about (subject ids only), because a person who objects or is
-restricted later must drop out of every figure, and a sketch or a count cannot
-forget one person. It is still far smaller than the events: one row per
-combination per day, summed as parts merge. Erasure and retention reach it
-(``consumers/usage/erasure.py``, the retention run).
+``usage_daily`` holds one cell per day, tenant and component: uses, events, and
+the distinct people who acted (an exact uniq state of pseudonymous ids, never a
+list of them). Like ``product_events`` it leaves out events about anyone
+restricted, erased or objecting to product insight: the view reads the controls
+as each block of events is inserted, and every change of a person's controls
+rebuilds the cells that person appears in (``consumers/usage/rebuild.py``), as
+does an erasure once the events have forgotten them. A state cannot forget one
+person; a rebuilt cell never held them.
 """
 
 from __future__ import annotations
 
 from consumers.tables import PHYSICAL_ERASURE
-from consumers.usage.views import PRODUCT_PURPOSE
+from consumers.usage.views import CONTROLLED, PRODUCT_PURPOSE
 
 TIME_ZONE = "Europe/Amsterdam"
 DAY = f"toDate(occurred_at, '{TIME_ZONE}')"
-
 # component '' stands for an event without components, so people and events with none still count.
+COMPONENTS = "if(empty(components), [''], components)"
+
 USAGE_DAILY = f"""
 CREATE TABLE IF NOT EXISTS usage_daily (
     day             Date                   COMMENT 'the day in {TIME_ZONE}',
     tenant_id       LowCardinality(String),
     component       LowCardinality(String) COMMENT 'empty: the events named no component',
-    actor_id        String                 COMMENT 'who acted; empty when nobody or erased',
-    people          Array(String)          COMMENT 'everyone the events were about, sorted',
     retention_rule  LowCardinality(String),
-    uses            UInt64                 COMMENT 'events that used the component',
-    events          UInt64                 COMMENT 'events counted once, whatever their components'
-) ENGINE = SummingMergeTree((uses, events))
+    uses            SimpleAggregateFunction(sum, UInt64) COMMENT 'events that used the component',
+    events          SimpleAggregateFunction(sum, UInt64) COMMENT 'events counted once, whatever their components',
+    people          AggregateFunction(uniqExact, String) COMMENT 'distinct people who acted'
+) ENGINE = AggregatingMergeTree
 PARTITION BY toYYYYMM(day)
-ORDER BY (day, tenant_id, component, actor_id, people, retention_rule)
+ORDER BY (day, tenant_id, component, retention_rule)
 SETTINGS {PHYSICAL_ERASURE}
 """
 
-USAGE_DAILY_SELECT = f"""
-SELECT {DAY} AS day, tenant_id, component, actor_id,
-       arraySort(arrayDistinct(arrayFilter(x -> x != '', subject_ids))) AS people, retention_rule,
-       count() AS uses, countIf(position = 1) AS events
+
+def usage_cells_select(where: str = "1") -> str:
+    """The SELECT that turns product-insight events into cells of ``usage_daily``; ``where`` narrows the events."""
+    return f"""
+SELECT {DAY} AS day, tenant_id, component, retention_rule,
+       count() AS uses, countIf(position = 1) AS events, uniqExactStateIf(actor_id, actor_id != '') AS people
 FROM events
-ARRAY JOIN if(empty(components), [''], components) AS component,
-           arrayEnumerate(if(empty(components), [''], components)) AS position
-WHERE has(purposes, '{PRODUCT_PURPOSE}')
-GROUP BY day, tenant_id, component, actor_id, people, retention_rule
+ARRAY JOIN {COMPONENTS} AS component, arrayEnumerate({COMPONENTS}) AS position
+WHERE has(purposes, '{PRODUCT_PURPOSE}') AND NOT hasAny(subject_ids, {CONTROLLED}) AND ({where})
+GROUP BY day, tenant_id, component, retention_rule
 """
+
+
+USAGE_DAILY_SELECT = usage_cells_select()
 
 # The latest subscription type of each tenant: usage by subscription type joins on it.
 TENANT_PLANS = """
@@ -90,8 +96,6 @@ ROLLUPS = (
     ("tenant_plans", TENANT_PLANS, "tenant_plans_mv", TENANT_PLANS_SELECT),
     ("subscriptions_daily", SUBSCRIPTIONS_DAILY, "subscriptions_daily_mv", SUBSCRIPTIONS_DAILY_SELECT),
 )
-# Rollups that name people: erasure and retention reach them.
-PERSONAL_ROLLUPS = ("usage_daily",)
 
 
 def ensure_rollups(command, existing: set[str]) -> list[str]:
