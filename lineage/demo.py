@@ -68,6 +68,11 @@ def run_demo(settings: Settings, events: int, seed: int | None, console: Console
     stats = consume(settings, bootstrap, store, until_idle=3.0, expect=events, console=console)
     result = DemoResult(events, seconds, stats, since)
     print_summary(store, result, console)
+    from consumers.usage.report import write_report
+
+    written = write_report(store, settings.home / "report.html")
+    console.print(f"Usage report: [bold]{written.path}[/] (open it in a browser; `lineage usage --help` for the "
+                  "questions behind it)")  # fmt: skip
     return result
 
 
