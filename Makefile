@@ -9,12 +9,12 @@ STAMP  := $(VENV)/.installed-$(shell sha1sum pyproject.toml | cut -c1-12)
 
 CHROMIUM ?= /usr/bin/chromium
 
-.PHONY: install demo test kafka-start kafka-stop clean
+.PHONY: install demo test bench kafka-start kafka-stop clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
-	$(BIN)/pip install --quiet -e ".[test]"
+	$(BIN)/pip install --quiet -e ".[test,bench]"
 	rm -f $(VENV)/.installed-* && touch $@
 
 install: $(STAMP)
@@ -27,6 +27,11 @@ $(CHROMIUM):
 
 test: install $(CHROMIUM)
 	$(BIN)/pytest
+
+# The pipeline against its own limits at 100k and 1M events (about ten minutes); see benchmarks/pipeline.py.
+# BENCH_ARGS=--ten-million adds a 10M step.
+bench: install
+	$(BIN)/python -m benchmarks.pipeline $(BENCH_ARGS)
 
 kafka-start: install
 	$(BIN)/lineage kafka start

@@ -46,6 +46,8 @@ class PartitionBatch:
     identifiers: list[list[Any]] = field(default_factory=lambda: [[] for _ in IDENTIFIER_COLUMNS])
     dead_letters: list[DeadLetter] = field(default_factory=list)
     suppressed: list[Suppression] = field(default_factory=list)
+    # The messages' create times (ms since the epoch), to measure produce-to-stored lag.
+    produced_ms: list[int] = field(default_factory=list)
 
     @property
     def messages(self) -> int:

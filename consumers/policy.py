@@ -189,6 +189,10 @@ class Policy(_Doc):
                 return rule
         return None
 
+    def rules_by_event_type(self) -> dict[str, tuple[Rule, ...]]:
+        """Each event type's rules in policy order, for callers that look one up per event."""
+        return dict(self._index)
+
     def objectable(self) -> list[str]:
         """Purposes a person can object to (Art. 21)."""
         return [k for k, p in self.purposes.items() if p.objectable]

@@ -8,13 +8,10 @@ out); nothing is stored untagged, and no error stops the consumer.
 from __future__ import annotations
 
 import datetime as dt
-from enum import Enum
-from functools import cache
 from collections.abc import Callable
 from dataclasses import dataclass
+from functools import cache
 from typing import Any
-
-from pydantic import ValidationError
 
 from consumers.batch import DeadLetter, PartitionBatch, Suppression
 from consumers.consent import LEDGER_EVENT_TYPES
@@ -22,17 +19,18 @@ from consumers.errors import SubjectErased, SuppressedEvent
 from consumers.pseudonym import Pseudonymizer
 from consumers.rights.controls import ControlSet
 from consumers.tagging import Tagger
-from schemas import wire
-from schemas.errors import InvalidEvent, RejectedMessage, validation_summary
+from schemas.errors import RejectedMessage
 from schemas.models import Event, PersonRole, identifier_fields
+from schemas.reader import EventReader, Shape
 from schemas.registry import FileSchemaRegistry
 
 # Who "acted" in an event, for activity counts: the first role present wins.
-_ACTOR_ROLES = (PersonRole.actor, PersonRole.last_updater, PersonRole.creator)
+_ACTOR_ROLES = tuple(r.value for r in (PersonRole.actor, PersonRole.last_updater, PersonRole.creator))
 # Whose identifiers the payload's name and phone fields are.
-_PRIMARY_ROLES = (PersonRole.subject, PersonRole.participant, PersonRole.contact, PersonRole.recipient)
+_PRIMARY_ROLES = tuple(r.value for r in (PersonRole.subject, PersonRole.participant, PersonRole.contact,
+                                         PersonRole.recipient))  # fmt: skip
 # Whose consent a mailing needs.
-_CONSENT_ROLES = (PersonRole.recipient, PersonRole.subject)
+_CONSENT_ROLES = frozenset(r.value for r in (PersonRole.recipient, PersonRole.subject))
 
 
 @dataclass(frozen=True, slots=True)
@@ -51,14 +49,6 @@ def _payload_fields(model: type[Event]) -> tuple[tuple[str, ...], tuple[str, ...
     return plain, tuple(n for n in model.model_fields if n in idents)
 
 
-def _text(v: Any) -> str:
-    if isinstance(v, Enum):
-        return str(v.value)
-    if isinstance(v, dt.datetime | dt.date):
-        return v.isoformat()
-    return str(v)
-
-
 class MessageProcessor:
     def __init__(
         self,
@@ -68,7 +58,7 @@ class MessageProcessor:
         consumer_version: str,
         controls: Callable[[], ControlSet] = ControlSet,
     ) -> None:
-        self.registry = registry
+        self.reader = EventReader(registry)
         self.tagger = tagger
         self.pseudonyms = pseudonyms
         self.consumer_version = consumer_version
@@ -86,14 +76,11 @@ class MessageProcessor:
         """Append the message's rows to the batch; returns why it was not stored, or None if it was."""
         schema_id, event_type = 0, ""
         try:
-            schema, record = wire.decode(self.registry, value or b"")
-            schema_id = schema.id
-            event_type = str(record.get("envelope", {}).get("event_type", ""))
-            try:
-                event = schema.model.model_validate(record)
-            except ValidationError as exc:
-                raise InvalidEvent(validation_summary(exc)) from None
-            self._append(batch, event, schema_id, offset, ingested_at)
+            shape, record = self.reader.decode(value or b"")
+            schema_id = shape.schema.id
+            event_type = str(record["envelope"]["event_type"])
+            self.reader.check(shape, record, value or b"")
+            self._append(batch, shape, record, offset, ingested_at)
             return None
         except SuppressedEvent as exc:
             batch.suppressed.append(Suppression(offset, exc.code, event_type))
@@ -107,44 +94,51 @@ class MessageProcessor:
             batch.last_offset = offset
 
     def _append(
-        self, batch: PartitionBatch, event: Event, schema_id: int, offset: int, ingested_at: dt.datetime
+        self, batch: PartitionBatch, shape: Shape, record: dict[str, Any], offset: int, ingested_at: dt.datetime
     ) -> None:
-        env = event.envelope
-        plain, idents = _payload_fields(type(event))
-        attributes = {n: _text(v) for n in plain if (v := getattr(event, n)) is not None}
-        ids = [self.pseudonyms.of_person(p) for p in env.people]
-        roles = [p.role for p in env.people]
+        env = record["envelope"]
+        event_type = env["event_type"]
+        plain, idents = _payload_fields(shape.model)
+        text = shape.text
+        attributes = {n: text[n](v) for n in plain if (v := record[n]) is not None}
+        people = env["people"]
+        ids = [self.pseudonyms.of_contact(p["email"], p["phone"]) for p in people]
+        roles = [p["role"] for p in people]
         position = (batch.topic, batch.partition, offset)
         controls = self.controls()
         erased = [i in controls.erased for i in ids] if controls.erased else []
         consent_subjects = [i for i, r in zip(ids, roles, strict=True) if r in _CONSENT_ROLES]
+        region = env["processing_region"]
         try:
-            tags = self.tagger.tag(env.event_type, attributes, env.processing_region, consent_subjects, position,
+            tags = self.tagger.tag(event_type, attributes, region, consent_subjects, position,
                                    controls.objected(ids))  # fmt: skip
         except RejectedMessage as exc:
             # A dead letter would keep a copy of an erased person's data on the topic.
             if any(erased):
-                raise SubjectErased(f"{env.event_type} about an erased person ({exc.code})") from None
+                raise SubjectErased(f"{event_type} about an erased person ({exc.code})") from None
             raise
         if any(erased) and not tags.survives_erasure:
             # Only a legal obligation keeps an erased person in a row; otherwise the
             # row loses them, and is not stored at all if nobody else is in it.
             ids = ["" if e else i for i, e in zip(ids, erased, strict=True)]
             if not any(ids):
-                raise SubjectErased(f"{env.event_type} about an erased person")
-        if env.event_type in LEDGER_EVENT_TYPES:
+                raise SubjectErased(f"{event_type} about an erased person")
+        if event_type in LEDGER_EVENT_TYPES:
             for subject_id in consent_subjects:
-                self.tagger.consent.record(subject_id, env.event_type, position)
+                self.tagger.consent.record(subject_id, event_type, position)
 
         actor = next((ids[roles.index(r)] for r in _ACTOR_ROLES if r in roles), "")
-        tenant = env.tenant_id or ""
+        tenant = env["tenant_id"] or ""
+        event_id = env["event_id"]
+        occurred_ms = env["occurred_at"]  # DateTime64(3) takes milliseconds as they are
+        producer = env["producer"]
+        ingested_ms = int(ingested_at.timestamp() * 1000)
         batch.add_event((
-            env.event_id, env.event_type, type(event).FAMILY, env.occurred_at, tenant, ids,
-            [r.value for r in roles], actor, list(getattr(event, "components", ())), attributes,
-            list(tags.activities), list(tags.purposes), list(tags.data_uses), list(tags.legal_bases),
-            list(tags.data_categories), tags.data_subject, list(tags.recipients), tags.retention_rule,
-            tags.region, tags.policy_version, batch.topic, batch.partition, offset, schema_id,
-            env.producer.service, env.producer.version, self.consumer_version, ingested_at,
+            event_id, event_type, shape.model.FAMILY, occurred_ms, tenant, ids, roles, actor,
+            record.get("components") or [], attributes, tags.activities, tags.purposes, tags.data_uses,
+            tags.legal_bases, tags.data_categories, tags.data_subject, tags.recipients, tags.retention_rule,
+            tags.region, tags.policy_version, batch.topic, batch.partition, offset, shape.schema.id,
+            producer["service"], producer["version"], self.consumer_version, ingested_ms,
         ))  # fmt: skip
 
         # One person often holds two roles in an event (creator and last updater): store each
@@ -156,20 +150,20 @@ class MessageProcessor:
                 return
             seen.add((subject_id, field, value))
             batch.add_identifier((
-                subject_id, field, value, tenant, env.event_id, env.event_type, tags.retention_rule, env.occurred_at,
-                batch.topic, batch.partition, offset, ingested_at,
+                subject_id, field, value, tenant, event_id, event_type, tags.retention_rule, occurred_ms,
+                batch.topic, batch.partition, offset, ingested_ms,
             ))  # fmt: skip
 
-        for subject_id, person in zip(ids, env.people, strict=True):
+        for subject_id, person in zip(ids, people, strict=True):
             if not subject_id:
                 continue
-            if person.email:
-                identify(subject_id, "email", person.email)
-            if person.phone:
-                identify(subject_id, "phone", person.phone)
+            if email := person["email"]:
+                identify(subject_id, "email", email)
+            if phone := person["phone"]:
+                identify(subject_id, "phone", phone)
         if idents:
             primary = next((ids[roles.index(r)] for r in _PRIMARY_ROLES if r in roles), ids[0] if ids else "")
             for name in idents:
-                value = getattr(event, name)
+                value = record[name]
                 if value is not None and primary:
-                    identify(primary, name, _text(value))
+                    identify(primary, name, text[name](value))

@@ -38,11 +38,14 @@ class Pseudonymizer:
         return self._hash(normalise_email(email))
 
     def of_person(self, person: Person) -> str:
+        return self.of_contact(person.email, person.phone)
+
+    def of_contact(self, email: str | None, phone: str | None) -> str:
         # A trial application may carry only a phone number: it gets an id of its own
         # kind, so it can never collide with an e-mail's.
-        if person.email:
-            return self.of_email(person.email)
-        return self._hash("tel:" + normalise_phone(person.phone or ""))
+        if email:
+            return self._hash(normalise_email(email))
+        return self._hash("tel:" + normalise_phone(phone or ""))
 
     def _hash(self, text: str) -> str:
         # The same few hundred people recur in every batch: memoising saves the HMAC.

@@ -146,6 +146,7 @@ class TaggingConsumer:
             batch = PartitionBatch(tp.topic, tp.partition, rec.offset, must_end_at=recorded[1] if recorded else None)
             self.batches[tp] = batch
         outcome = self.processor.process(batch, rec.offset, rec.key, rec.value, list(rec.headers or []), ingested_at)
+        batch.produced_ms.append(rec.timestamp)
         self.stats.consumed += 1
         if outcome is None:
             self.stats.stored += 1

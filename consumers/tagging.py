@@ -30,11 +30,40 @@ class Tags:
     survives_erasure: bool  # a legal obligation keeps the row through an erasure request
 
 
+@dataclass(frozen=True, slots=True)
+class _RuleFacts:
+    """What the tagger asks of a rule for every event, worked out once."""
+
+    regions: frozenset[str]
+    region_name: str
+    requires_consent: bool
+    stoppable: bool  # some purpose of the rule ends with an opt-out
+
+
 class Tagger:
     def __init__(self, policy: Policy, consent: ConsentLedger) -> None:
         self.policy = policy
         self.consent = consent
+        self._rules = policy.rules_by_event_type()
+        self._facts: dict[int, _RuleFacts] = {}
         self._cache: dict[tuple[int, str, tuple[str, ...]], Tags] = {}
+
+    def _rule_for(self, event_type: str, attributes: dict[str, str]) -> Rule | None:
+        for rule in self._rules.get(event_type, ()):
+            if not rule.when or rule.applies(attributes):
+                return rule
+        return None
+
+    def _facts_of(self, rule: Rule) -> _RuleFacts:
+        facts = self._facts.get(id(rule))
+        if facts is None:
+            allowed = rule.region or self.policy.defaults.region
+            purposes = [self.policy.purposes[p] for p in rule.purposes]
+            facts = self._facts[id(rule)] = _RuleFacts(
+                frozenset(self.policy.regions[allowed]), allowed, any(p.requires_consent for p in purposes),
+                any(p.stopped_by for p in purposes),
+            )  # fmt: skip
+        return facts
 
     def tag(
         self,
@@ -45,15 +74,17 @@ class Tagger:
         position: Position,
         objected: frozenset[str] = frozenset(),
     ) -> Tags:
-        rule = self.policy.rule_for(event_type, attributes)
+        rule = self._rule_for(event_type, attributes)
         if rule is None:
             raise NoPolicyEntry(f"policy {self.policy.version} has no rule for {event_type} with these attributes")
-        allowed = rule.region or self.policy.defaults.region
-        if region not in self.policy.regions[allowed]:
-            raise ProcessedOutsideEU(f"{event_type} processed in {region}, outside region {allowed!r}")
-        if any(self.policy.purposes[p].requires_consent for p in rule.purposes):
+        facts = self._facts_of(rule)
+        if region not in facts.regions:
+            raise ProcessedOutsideEU(f"{event_type} processed in {region}, outside region {facts.region_name!r}")
+        if facts.requires_consent:
             if not consent_subjects or not all(self.consent.has_consent(s, position) for s in consent_subjects):
                 raise NoMarketingConsent(f"{event_type} for a person with no direct-marketing consent on record")
+        if not facts.stoppable and not objected:
+            return self._tags(rule, region, tuple(rule.purposes))
         # A new subscription is the person asking again: it ends their opt-out instead of being stopped by it.
         opt_outs_apply = event_type not in RESUBSCRIBING
         kept = tuple(

@@ -82,7 +82,7 @@ class RegisteredSchema:
 
     @cached_property
     def parsed(self) -> Any:
-        return parse_schema(self.schema, _write_hint=False)
+        return parse_schema(self.schema)
 
     @property
     def model(self) -> type[Event]:

@@ -13,6 +13,7 @@ from schemas.registry import FileSchemaRegistry, RegisteredSchema
 
 MAGIC = 0
 _HEADER = struct.Struct(">bI")
+HEADER_SIZE = _HEADER.size
 
 
 def encode(schema: RegisteredSchema, record: dict[str, Any]) -> bytes:

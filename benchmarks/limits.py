@@ -1,0 +1,97 @@
+"""The raw limits of the pipeline's parts, each measured alone on the benchmark's own data.
+
+The tagging consumer cannot be faster than the slowest of: reading the topic with
+kafka-python, decoding the Avro with fastavro, and inserting rows column by column
+into the store. Each is timed here doing only its own job.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import time
+from dataclasses import dataclass
+
+from kafka import KafkaConsumer
+
+from consumers.batch import PartitionBatch
+from consumers.consent import ConsentLedger
+from consumers.policy import Policy
+from consumers.processing import MessageProcessor
+from consumers.pseudonym import Pseudonymizer
+from consumers.sink import ClickHouseSink
+from consumers.store import Store
+from consumers.tagging import Tagger
+from schemas import wire
+from schemas.models import FAMILIES
+from schemas.registry import FileSchemaRegistry
+
+
+@dataclass(frozen=True)
+class Rate:
+    items: int
+    seconds: float
+
+    @property
+    def per_second(self) -> float:
+        return self.items / self.seconds if self.seconds else 0.0
+
+
+def consume_raw(bootstrap: str, prefix: str, expect: int, keep: int) -> tuple[Rate, list[bytes]]:
+    """Read ``expect`` messages without decoding them; keeps the first ``keep`` values for the next steps."""
+    consumer = KafkaConsumer(
+        bootstrap_servers=bootstrap, enable_auto_commit=False, group_id=None,
+        max_partition_fetch_bytes=8 * 1024 * 1024, fetch_max_bytes=64 * 1024 * 1024,
+    )  # fmt: skip
+    partitions = [tp for f in FAMILIES for tp in _partitions(consumer, f"{prefix}.{f}")]
+    consumer.assign(partitions)
+    consumer.seek_to_beginning()
+    values: list[bytes] = []
+    seen = 0
+    started = time.perf_counter()
+    deadline = started + 600
+    while seen < expect and time.perf_counter() < deadline:
+        for records in consumer.poll(timeout_ms=500, max_records=5000).values():
+            seen += len(records)
+            if len(values) < keep:
+                values.extend(r.value for r in records[: keep - len(values)])
+    seconds = time.perf_counter() - started
+    consumer.close()
+    return Rate(seen, seconds), values
+
+
+def _partitions(consumer: KafkaConsumer, topic: str):
+    from kafka.structs import TopicPartition
+
+    return [TopicPartition(topic, p) for p in sorted(consumer.partitions_for_topic(topic) or ())]
+
+
+def decode(values: list[bytes]) -> Rate:
+    """fastavro reading each message's body, through the wire-format header, and nothing more."""
+    registry = FileSchemaRegistry()
+    started = time.perf_counter()
+    for v in values:
+        wire.decode(registry, v)
+    return Rate(len(values), time.perf_counter() - started)
+
+
+def tagged_batches(values: list[bytes], policy: Policy, size: int) -> list[PartitionBatch]:
+    """The rows the consumer would insert for these messages, in batches of ``size``."""
+    processor = MessageProcessor(FileSchemaRegistry(), Tagger(policy, ConsentLedger()),
+                                 Pseudonymizer(b"benchmark-key"), "benchmark")  # fmt: skip
+    now = dt.datetime.now(dt.UTC)
+    batches = []
+    for first in range(0, len(values), size):
+        batch = PartitionBatch("bench.limits", 0, first)
+        for offset, value in enumerate(values[first : first + size], start=first):
+            processor.process(batch, offset, None, value, [], now)
+        batches.append(batch)
+    return batches
+
+
+def insert(store: Store, batches: list[PartitionBatch]) -> Rate:
+    """The sink writing already-tagged batches: every table the consumer writes, each batch one insert per table."""
+    sink = ClickHouseSink(store, "benchmark", "benchmark")
+    started = time.perf_counter()
+    for batch in batches:
+        sink.write(batch)
+    return Rate(sum(b.stored for b in batches), time.perf_counter() - started)

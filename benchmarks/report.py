@@ -1,0 +1,131 @@
+"""The benchmark's figures as a Markdown page: one column per volume, and the targets met or not."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+# (label, how to read it from one volume's figures, format)
+Row = tuple[str, Callable[[dict[str, Any]], float | None], str]
+
+MB = 1024 * 1024
+
+
+def _slowest_limit(v: dict[str, Any]) -> float:
+    return min(v["kafka_read"]["messages_per_second"], v["avro_decode"]["records_per_second"],
+               v["store_insert"]["rows_per_second"], v["produce"]["events_per_second"])  # fmt: skip
+
+
+def _rss_growth(v: dict[str, Any]) -> float | None:
+    """Peak RSS in the second half of the run over peak RSS in the first half."""
+    samples = v["pipeline"]["rss_samples"]
+    if len(samples) < 4:
+        return None
+    half = v["pipeline"]["consumed"] / 2
+    first = max((r for n, r in samples if n <= half), default=0)
+    second = max((r for n, r in samples if n > half), default=0)
+    return second / first if first else None
+
+
+def _query(name: str) -> Callable[[dict[str, Any]], float | None]:
+    return lambda v: v["pipeline"].get("queries", {}).get(name, {}).get("best_ms")
+
+
+ROWS: list[Row] = [
+    ("producing to the broker (events/s)", lambda v: v["produce"]["events_per_second"], "{:,.0f}"),
+    ("kafka-python reading, no decoding (messages/s)", lambda v: v["kafka_read"]["messages_per_second"], "{:,.0f}"),
+    ("fastavro decoding (records/s)", lambda v: v["avro_decode"]["records_per_second"], "{:,.0f}"),
+    ("column inserts of tagged rows (rows/s)", lambda v: v["store_insert"]["rows_per_second"], "{:,.0f}"),
+    ("**tagging consumer, topic to queryable (events/s)**", lambda v: v["pipeline"]["events_per_second"], "{:,.0f}"),
+    ("consumer / slowest raw limit", lambda v: v["pipeline"]["events_per_second"] / _slowest_limit(v), "{:.0%}"),
+    ("consumer time (s)", lambda v: v["pipeline"]["busy_seconds"], "{:,.1f}"),
+    ("consumer peak RSS (MiB)", lambda v: v["pipeline"]["rss_peak_bytes"] / MB, "{:,.0f}"),
+    ("consumer RSS, peak of 2nd half / 1st half", _rss_growth, "{:.2f}"),
+    ("consumer CPU seconds per million events", lambda v: v["pipeline"]["cpu_seconds_per_million"], "{:,.0f}"),
+    ("store: bytes on disk per event (all tables)", lambda v: v["pipeline"].get("store", {}).get("bytes_per_event"),
+     "{:,.1f}"),
+    ("store: bytes on disk per event (events table)",
+     lambda v: v["pipeline"].get("store", {}).get("events_table_bytes_per_event"), "{:,.1f}"),
+    ("Kafka: bytes on disk per event (raw Avro, zstd)",
+     lambda v: v["kafka_bytes"] / v["events"] if v.get("kafka_bytes") else None, "{:,.1f}"),
+    ("subject-access lookup (ms)", _query("subject_access"), "{:,.1f}"),
+    ("usage query, top components from the rollup (ms)", _query("usage_top_components"), "{:,.1f}"),
+    ("usage query, top components from raw events (ms)", _query("usage_top_components_raw"), "{:,.1f}"),
+    ("retention plan (ms)", _query("retention_plan"), "{:,.1f}"),
+]  # fmt: skip
+
+
+def _cell(fn: Callable[[dict[str, Any]], float | None], fmt: str, v: dict[str, Any]) -> str:
+    try:
+        value = fn(v)
+    except (KeyError, ZeroDivisionError):
+        value = None
+    return fmt.format(value) if value is not None else "–"
+
+
+def _growth(volumes: list[dict[str, Any]]) -> list[str]:
+    """How the consumer's time and memory grow against the volume, step by step."""
+    lines = []
+    for a, b in zip(volumes, volumes[1:], strict=False):
+        x = b["events"] / a["events"]
+        t = b["pipeline"]["busy_seconds"] / a["pipeline"]["busy_seconds"]
+        m = b["pipeline"]["rss_peak_bytes"] / a["pipeline"]["rss_peak_bytes"]
+        lines.append(f"- {a['events']:,} → {b['events']:,} events (×{x:.0f}): consumer time ×{t:.1f}, "
+                     f"peak memory ×{m:.2f}")  # fmt: skip
+    return lines
+
+
+def targets(results: dict[str, Any]) -> list[tuple[str, str, bool | None]]:
+    """(target, measured, met) for each target the issue sets, on the largest volume run."""
+    largest = results["volumes"][-1]
+    p = largest["pipeline"]
+    rate = p["events_per_second"]
+    out: list[tuple[str, str, bool | None]] = [
+        ("end-to-end ≥ 50,000 events/s", f"{rate:,.0f} events/s", rate >= 50_000),
+        ("≥ 60% of the slowest raw limit", f"{rate / _slowest_limit(largest):.0%}", rate >= 0.6 * _slowest_limit(largest)),
+    ]  # fmt: skip
+    if lat := results.get("latency"):
+        p99 = lat["latency_ms"]["p99"]
+        out.append((f"p99 produce-to-queryable < 2 s at {lat['rate']:,.0f} events/s", f"{p99:,.0f} ms", p99 < 2000))
+    if store := p.get("store"):
+        out.append(("< 40 bytes on disk per stored event", f"{store['bytes_per_event']:.1f} B",
+                    store["bytes_per_event"] < 40))  # fmt: skip
+    growth = _rss_growth(largest)
+    out.append((f"consumer memory flat over {largest['events']:,} events",
+                f"2nd-half peak / 1st-half peak = {growth:.2f}" if growth else "–",
+                None if growth is None else growth < 1.05))  # fmt: skip
+    return out
+
+
+def markdown(results: dict[str, Any]) -> str:
+    volumes = results["volumes"]
+    head = "| figure | " + " | ".join(f"{v['events']:,} events" for v in volumes) + " |"
+    lines = [
+        f"# Pipeline benchmark, {results['started']}",
+        "",
+        f"{results['machine']['cpus']} CPUs, Python {results['machine']['python']}, local broker, embedded store; "
+        f"whole run {results.get('seconds', 0) / 60:.1f} min. Producer SDK simulating and encoding: "
+        f"{results['sdk_encode']['events_per_second']:,.0f} events/s.",
+        "",
+        head,
+        "|---|" + "---:|" * len(volumes),
+        *("| " + label + " | " + " | ".join(_cell(fn, fmt, v) for v in volumes) + " |" for label, fn, fmt in ROWS),
+        "",
+    ]
+    if len(volumes) > 1:
+        lines += ["## Growth with volume", "", *_growth(volumes), ""]
+    if lat := results.get("latency"):
+        ms = lat["latency_ms"]
+        lines += ["## Latency at a steady input rate", "",
+                  f"{lat['sent']:,} events at {lat['rate']:,.0f} events/s: produce to queryable p50 {ms['p50']:,.0f} ms, "
+                  f"p99 {ms['p99']:,.0f} ms, max {ms['max']:,.0f} ms.", ""]  # fmt: skip
+    if so := results.get("scale_out"):
+        lines += ["## Scale-out", "",
+                  f"{so['events']:,} events on {so['partitions']} partitions: one consumer "
+                  f"{so['one']['events_per_second']:,.0f} events/s; two in one group "
+                  f"{so['two']['events_per_second']:,.0f} events/s together (×{so['speed_up']:.2f}; they took "
+                  f"{' and '.join(f'{n:,}' for n in so['two']['consumed'])} events).", ""]  # fmt: skip
+    lines += ["## Targets", "", "| target | measured | met |", "|---|---:|:---:|"]
+    for target, measured, met in targets(results):
+        lines.append(f"| {target} | {measured} | {'–' if met is None else 'yes' if met else '**no**'} |")
+    return "\n".join(lines) + "\n"
