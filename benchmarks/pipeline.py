@@ -10,7 +10,7 @@ sink's column inserts), then one tagging consumer in a child process from the
 full topic to rows queryable in ClickHouse, with its memory, CPU, bytes on disk
 and query times. Then the produce-to-queryable latency at a steady input rate,
 and two consumers in one group against one. Writes a JSON file and a Markdown
-table, and prints the table. 100k and 1M take about ten minutes on two cores;
+table, and prints the table. 100k and 1M take about twelve minutes on two cores;
 ``--ten-million`` adds a 10M step of about an hour more.
 """
 
@@ -127,9 +127,9 @@ def one_volume(settings: Settings, bootstrap: str, pool: feed.Pool, events: int,
 
 def latency(settings: Settings, bootstrap: str, pool: feed.Pool, rate: float, seconds: float, run_id: str,
             work: Path) -> dict[str, Any]:  # fmt: skip
-    prefix = f"bench{run_id}lat"
+    prefix = f"bench{run_id}lat{rate:.0f}"
     names = create_topics(topics_for(settings, prefix), bootstrap)
-    folder = work / "latency"
+    folder = work / f"latency-{rate:.0f}"
     folder.mkdir()
     ready = folder / "ready"
     try:
@@ -186,8 +186,9 @@ def main() -> None:
                         help="Distinct simulated events; larger volumes send copies with fresh event ids.")
     parser.add_argument("--keep", type=int, default=200_000,
                         help="Messages decoded and inserted for the raw limits (the rate needs no more).")
-    parser.add_argument("--latency-rate", type=float, default=5000)
-    parser.add_argument("--latency-seconds", type=float, default=30)
+    parser.add_argument("--latency-rate", default="1000,2500,5000",
+                        help="Steady input rates (events/s) at which to measure the lag, comma-separated.")
+    parser.add_argument("--latency-seconds", type=float, default=20, help="How long to send at each rate; 0 skips.")
     parser.add_argument("--scale-events", type=int, default=1_000_000,
                         help="Events for the scale-out comparison; 0 skips it.")
     parser.add_argument("--out", type=Path, help="Folder for the JSON and Markdown files. Default: <home>/bench.")
@@ -219,8 +220,8 @@ def main() -> None:
                                  lambda db: open_store(limit_url, db, policy))  # fmt: skip
             results["volumes"].append(figures)
         if args.latency_seconds > 0:
-            results["latency"] = latency(settings, bootstrap, pool, args.latency_rate, args.latency_seconds, run_id,
-                                         work)  # fmt: skip
+            results["latency"] = [latency(settings, bootstrap, pool, float(rate), args.latency_seconds, run_id, work)
+                                  for rate in args.latency_rate.split(",") if rate.strip()]  # fmt: skip
         if args.scale_events > 0:
             results["scale_out"] = scale_out(settings, bootstrap, pool, args.scale_events, run_id, work)
     results["seconds"] = time.perf_counter() - started

@@ -184,11 +184,12 @@ def main() -> None:
     wall = time.perf_counter() - started
     sampler.stop.set()
     cpu = cpu_seconds() - cpu_before
-    stored = int(store.scalar("SELECT count() FROM events"))
+    stored, distinct_ids = store.rows("SELECT count(), uniqExact(event_id) FROM events")[0]
     result: dict[str, Any] = {
         "consumed": stats.consumed,
         "stored": stats.stored,
-        "stored_in_clickhouse": stored,
+        "stored_in_clickhouse": int(stored),
+        "distinct_event_ids": int(distinct_ids),
         "dead_lettered": sum(stats.dead_lettered.values()),
         "suppressed": sum(stats.suppressed.values()),
         "batches": stats.batches,

@@ -16,7 +16,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from importlib.metadata import version
 
-from kafka import KafkaConsumer, KafkaProducer
+from kafka import ConsumerRebalanceListener, KafkaConsumer, KafkaProducer
 from kafka.structs import OffsetAndMetadata, TopicPartition
 
 from consumers.batch import PartitionBatch
@@ -55,6 +55,24 @@ class ConsumeStats:
 BatchHook = Callable[[PartitionBatch], None]
 
 
+class _ForgetOnRevoke(ConsumerRebalanceListener):
+    """A partition taken away may be worked on by another consumer before it comes back: its
+    unflushed batch is dropped (the new owner rebuilds it from the committed offset) and its
+    next batch is no longer a continuation of ours."""
+
+    def __init__(self, continues: dict[TopicPartition, int], batches: dict[TopicPartition, PartitionBatch]) -> None:
+        self.continues = continues
+        self.batches = batches
+
+    def on_partitions_revoked(self, revoked) -> None:
+        for tp in revoked:
+            self.continues.pop(tp, None)
+            self.batches.pop(tp, None)
+
+    def on_partitions_assigned(self, assigned) -> None:
+        pass
+
+
 class TaggingConsumer:
     def __init__(
         self,
@@ -81,7 +99,6 @@ class TaggingConsumer:
         )
         self.after_store = after_store
         self.consumer = KafkaConsumer(
-            *self.topics,
             bootstrap_servers=bootstrap,
             group_id=settings.consumer_group,
             client_id=f"lineage-tagger-{CONSUMER_VERSION}",
@@ -97,7 +114,11 @@ class TaggingConsumer:
             settings.dead_letter_topic,
             CONSUMER_VERSION,
         )
+        # Where each partition's next batch starts when it continues our own last committed one:
+        # only a batch that does not may meet a range recorded by a consumer that crashed.
+        self.continues: dict[TopicPartition, int] = {}
         self.batches: dict[TopicPartition, PartitionBatch] = {}
+        self.consumer.subscribe(self.topics, listener=_ForgetOnRevoke(self.continues, self.batches))
         self.stats = ConsumeStats()
 
     def run(
@@ -142,7 +163,8 @@ class TaggingConsumer:
     def _process(self, tp: TopicPartition, rec, ingested_at: dt.datetime) -> None:
         batch = self.batches.get(tp)
         if batch is None:
-            recorded = self.sink.recorded_range(tp.topic, tp.partition, rec.offset)
+            own = self.continues.get(tp) == rec.offset
+            recorded = None if own else self.sink.recorded_range(tp.topic, tp.partition, rec.offset)
             batch = PartitionBatch(tp.topic, tp.partition, rec.offset, must_end_at=recorded[1] if recorded else None)
             self.batches[tp] = batch
         outcome = self.processor.process(batch, rec.offset, rec.key, rec.value, list(rec.headers or []), ingested_at)
@@ -174,6 +196,7 @@ class TaggingConsumer:
         if self.after_store:
             self.after_store(batch)
         self.consumer.commit({tp: OffsetAndMetadata(batch.last_offset + 1, "", -1)})
+        self.continues[tp] = batch.last_offset + 1
         self.stats.batches += 1
 
     def close(self) -> None:

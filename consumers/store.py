@@ -60,12 +60,14 @@ class Store:
         self.url = url
         self.database = database
         self.client = _client(url, database)
+        self._types: dict[tuple[str, tuple[str, ...]], list[Any]] = {}
 
     def ensure_schema(self) -> None:
         # Views last: they read the tables before them.
         for ddl in (*tables.ALL_DDL, *tables.MIGRATIONS, *rights_tables.ALL_DDL, *retention_tables.ALL_DDL,
                     *usage_views.ALL_DDL):  # fmt: skip
             self.client.command(ddl)
+        self._types.clear()  # a migration may have changed a column
         existing = {t for (t,) in self.rows("SELECT name FROM system.tables WHERE database = currentDatabase()")}
         ensure_rollups(self.client.command, existing)
 
@@ -77,9 +79,24 @@ class Store:
             table,
             data,
             column_names=list(columns),
+            column_types=self._column_types(table, tuple(columns)),
             column_oriented=True,
             settings={"insert_deduplication_token": token},
         )
+
+    def _column_types(self, table: str, columns: tuple[str, ...]) -> list[Any]:
+        # Without the types, every insert first asks the engine to describe the table: a
+        # query per table per batch, which dominated the cost of the consumer's small batches.
+        key = (table, columns)
+        found = self._types.get(key)
+        if found is None:
+            from clickhouse_connect.datatypes.registry import get_from_name
+
+            described = {name: type_name for name, type_name in self.rows(
+                "SELECT name, type FROM system.columns WHERE database = currentDatabase() AND table = {t:String}",
+                {"t": table})}  # fmt: skip
+            found = self._types[key] = [get_from_name(described[c]) for c in columns]
+        return found
 
     def command(self, sql: str, parameters: dict[str, Any] | None = None, settings: dict[str, Any] | None = None) -> None:
         self.client.command(sql, parameters=parameters or {}, settings=settings or {})

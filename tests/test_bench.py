@@ -1,0 +1,56 @@
+"""The pipeline benchmark, run small on the real broker and engine: every figure measured and consistent."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parent.parent
+
+pytestmark = pytest.mark.integration
+
+
+def test_the_benchmark_measures_every_figure(kafka_bootstrap: str, tmp_path: Path) -> None:
+    env = {**os.environ, "KAFKA_BOOTSTRAP_SERVERS": kafka_bootstrap, "LINEAGE_HOME": str(tmp_path / "home")}
+    # A pool smaller than the second volume: that volume is sent partly as copies with fresh event ids.
+    subprocess.run(
+        [sys.executable, "-m", "benchmarks.pipeline", "--events", "1500,3000", "--pool", "1500", "--keep", "1500",
+         "--latency-rate", "200,400", "--latency-seconds", "3", "--scale-events", "3000", "--out", str(tmp_path)],
+        cwd=REPO, env=env, check=True, timeout=900,
+    )  # fmt: skip
+    result = json.loads(next(tmp_path.glob("pipeline-*.json")).read_text())
+    page = next(tmp_path.glob("pipeline-*.md")).read_text()
+
+    assert [v["events"] for v in result["volumes"]] == [1500, 3000]
+    for v in result["volumes"]:
+        p = v["pipeline"]
+        assert p["consumed"] == v["events"]
+        assert p["stored"] + p["dead_lettered"] + p["suppressed"] == v["events"]
+        assert p["stored_in_clickhouse"] == p["distinct_event_ids"] == p["stored"] > 0.9 * v["events"]
+        for rate in (v["produce"]["events_per_second"], v["kafka_read"]["messages_per_second"],
+                     v["avro_decode"]["records_per_second"], v["store_insert"]["rows_per_second"],
+                     p["events_per_second"], p["cpu_seconds"]):  # fmt: skip
+            assert rate > 0
+        assert v["kafka_bytes"] > 0
+        assert p["rss_peak_bytes"] >= p["rss_before_bytes"] > 0
+        assert p["store"]["events"] == p["stored"] and p["store"]["bytes_per_event"] > 0
+        assert p["queries"]["subject_access"]["events_found"] > 0
+        for q in ("subject_access", "usage_top_components", "retention_plan"):
+            assert p["queries"][q]["best_ms"] > 0
+
+    assert [lat["rate"] for lat in result["latency"]] == [200, 400]
+    for lat in result["latency"]:
+        assert lat["sent"] == lat["consumed"] == lat["latency_ms"]["events"] == lat["rate"] * 3
+        assert 0 < lat["latency_ms"]["p50"] <= lat["latency_ms"]["p99"] <= lat["latency_ms"]["max"]
+
+    scale = result["scale_out"]
+    assert sum(scale["two"]["consumed"]) == 3000
+    assert scale["one"]["events_per_second"] > 0 and scale["two"]["events_per_second"] > 0
+
+    assert "| figure | 1,500 events | 3,000 events |" in page
+    assert "## Targets" in page and "| 400 | 1,200 |" in page
