@@ -184,14 +184,12 @@ class Policy(_Doc):
 
     def rule_for(self, event_type: str, attributes: dict[str, str]) -> Rule | None:
         """The first rule that covers the event type and whose conditions hold, or None."""
-        for rule in self._index.get(event_type, ()):
+        # Read past pydantic's __getattr__, which every private-attribute access goes through:
+        # the consumer asks this once per event.
+        for rule in self.__pydantic_private__["_index"].get(event_type, ()):
             if rule.applies(attributes):
                 return rule
         return None
-
-    def rules_by_event_type(self) -> dict[str, tuple[Rule, ...]]:
-        """Each event type's rules in policy order, for callers that look one up per event."""
-        return dict(self._index)
 
     def objectable(self) -> list[str]:
         """Purposes a person can object to (Art. 21)."""

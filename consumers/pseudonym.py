@@ -44,7 +44,7 @@ class Pseudonymizer:
         # A trial application may carry only a phone number: it gets an id of its own
         # kind, so it can never collide with an e-mail's.
         if email:
-            return self._hash(normalise_email(email))
+            return self.of_email(email)
         return self._hash("tel:" + normalise_phone(phone or ""))
 
     def _hash(self, text: str) -> str:

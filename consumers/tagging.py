@@ -44,15 +44,8 @@ class Tagger:
     def __init__(self, policy: Policy, consent: ConsentLedger) -> None:
         self.policy = policy
         self.consent = consent
-        self._rules = policy.rules_by_event_type()
         self._facts: dict[int, _RuleFacts] = {}
         self._cache: dict[tuple[int, str, tuple[str, ...]], Tags] = {}
-
-    def _rule_for(self, event_type: str, attributes: dict[str, str]) -> Rule | None:
-        for rule in self._rules.get(event_type, ()):
-            if not rule.when or rule.applies(attributes):
-                return rule
-        return None
 
     def _facts_of(self, rule: Rule) -> _RuleFacts:
         facts = self._facts.get(id(rule))
@@ -74,7 +67,7 @@ class Tagger:
         position: Position,
         objected: frozenset[str] = frozenset(),
     ) -> Tags:
-        rule = self._rule_for(event_type, attributes)
+        rule = self.policy.rule_for(event_type, attributes)
         if rule is None:
             raise NoPolicyEntry(f"policy {self.policy.version} has no rule for {event_type} with these attributes")
         facts = self._facts_of(rule)
