@@ -93,5 +93,5 @@ def insert(store: Store, batches: list[PartitionBatch]) -> Rate:
     sink = ClickHouseSink(store, "benchmark", "benchmark")
     started = time.perf_counter()
     for batch in batches:
-        sink.write(batch)
+        sink.write([batch])
     return Rate(sum(b.stored for b in batches), time.perf_counter() - started)

@@ -152,11 +152,12 @@ def main() -> None:
     store = open_store(settings.store_url, settings.clickhouse_database, policy)
     lags: list[float] = []
 
-    def measure_lag(batch: PartitionBatch) -> None:
-        # Called once the batch's insert has returned: ClickHouse's synchronous insert makes
+    def measure_lag(batches: list[PartitionBatch]) -> None:
+        # Called once the flush's inserts have returned: ClickHouse's synchronous insert makes
         # the rows visible to the next query, so this is the moment they are queryable.
         now_ms = time.time() * 1000
-        lags.extend(now_ms - t for t in batch.produced_ms)
+        for batch in batches:
+            lags.extend(now_ms - t for t in batch.produced_ms)
 
     consumer = TaggingConsumer(settings, store, policy, args.bootstrap, after_store=measure_lag if args.latency else None)
     sampler = Sampler()

@@ -1,14 +1,19 @@
-"""One partition's batch: rows built column by column, each message keeping its offset.
+"""Batches: one partition's rows built column by column, and the flush that writes several at once.
 
-A batch is the unit of insert, of deduplication token and of offset commit. Its
-token is derived from its topic, partition and offset range only, so the same
-range rebuilt after a crash carries the same token.
+A partition's batch is an offset range; a flush writes the batches of every
+partition that has one in a single insert per table, under one deduplication
+token, and commits all their offsets together. The flush's ranges and token are
+recorded before its rows, so after a crash exactly those ranges are rebuilt and
+written under the same token, and whatever was already stored is not stored twice.
 """
 
 from __future__ import annotations
 
 import datetime as dt
+import hashlib
 import time
+from collections.abc import Sequence
+from itertools import chain
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -39,7 +44,6 @@ class PartitionBatch:
     topic: str
     partition: int
     first_offset: int
-    must_end_at: int | None = None  # set when rebuilding a range recorded before a crash
     last_offset: int = -1
     started: float = field(default_factory=time.monotonic)
     events: list[list[Any]] = field(default_factory=lambda: [[] for _ in EVENT_COLUMNS])
@@ -58,11 +62,8 @@ class PartitionBatch:
         return len(self.events[0])
 
     @property
-    def token(self) -> str:
-        return f"{self.topic}/{self.partition}/{self.first_offset}-{self.last_offset}"
-
-    def complete(self) -> bool:
-        return self.must_end_at is not None and self.last_offset >= self.must_end_at
+    def offset_range(self) -> OffsetRange:
+        return OffsetRange(self.topic, self.partition, self.first_offset, self.last_offset)
 
     def add_event(self, values: tuple[Any, ...]) -> None:
         for col, v in zip(self.events, values, strict=True):
@@ -84,6 +85,35 @@ class PartitionBatch:
             (self.topic, self.partition, s.offset, s.reason, s.event_type, policy_version, at) for s in self.suppressed
         ]
         return _columns(rows, len(SUPPRESSED_COLUMNS))
+
+
+@dataclass(frozen=True, slots=True, order=True)
+class OffsetRange:
+    topic: str
+    partition: int
+    first_offset: int
+    last_offset: int
+
+    @property
+    def messages(self) -> int:
+        return self.last_offset - self.first_offset + 1
+
+    def __str__(self) -> str:
+        return f"{self.topic}/{self.partition}/{self.first_offset}-{self.last_offset}"
+
+
+def flush_token(ranges: Sequence[OffsetRange]) -> str:
+    """The deduplication token of a flush: its ranges, hashed (a token is kept in every part's log)."""
+    if len(ranges) == 1:
+        return str(ranges[0])  # also what a store written by a single-range version recorded
+    return "flush:" + hashlib.blake2b(";".join(map(str, sorted(ranges))).encode(), digest_size=16).hexdigest()
+
+
+def joined(parts: Sequence[list[list[Any]]], width: int) -> list[list[Any]]:
+    """Column-oriented data of several batches as one."""
+    if len(parts) == 1:
+        return parts[0]
+    return [list(chain.from_iterable(p[i] for p in parts)) for i in range(width)]
 
 
 def _columns(rows: list[tuple[Any, ...]], width: int) -> list[list[Any]]:

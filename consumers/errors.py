@@ -61,3 +61,11 @@ class PurposeStopped(SuppressedEvent):
     """Every purpose of the event is stopped for its person: an objection (Art. 21) or an opt-out."""
 
     code = "objection"
+
+
+class RecoveryError(Exception):
+    """A flush recorded before a crash cannot be rebuilt: its messages are no longer on the topic.
+
+    The consumer stops rather than skip the range: its offsets stay uncommitted, and the
+    rows it may have written stay as they are, until an operator decides.
+    """

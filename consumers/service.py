@@ -1,10 +1,13 @@
 """The tagging consumer: owns the Kafka clients, the batches and the commit loop.
 
-Offsets are committed per partition only after that partition's batch is in
-ClickHouse and its dead letters are on the dead-letter topic: a crash anywhere
-before the commit redelivers the batch, which is rebuilt over the same offset
-range and deduplicated by its token. The store also records which batches'
-dead letters were sent, so a rebuilt or replayed batch does not send them twice.
+Each partition the consumer holds gathers a batch; when the oldest is due (or
+all together reach the size limit, or the topic falls quiet) every batch is
+written as one flush, and only then are their offsets committed, all in one
+request, once the dead letters are on the dead-letter topic too. A crash anywhere
+before the commit leaves the flush's ranges recorded: whoever next holds one of
+those partitions rebuilds the whole flush and writes it under the same token (see
+``consumers.recovery``). The store also records which ranges' dead letters were
+sent, so a rebuilt or replayed range does not send them twice.
 """
 
 from __future__ import annotations
@@ -22,11 +25,12 @@ from kafka.structs import OffsetAndMetadata, TopicPartition
 from consumers.batch import PartitionBatch
 from consumers.consent import ConsentLedger
 from consumers.dead_letter import DeadLetterPublisher
+from consumers.recovery import reread
 from consumers.policy import Policy
 from consumers.processing import MessageProcessor
 from consumers.pseudonym import Pseudonymizer
 from consumers.rights.controls import ControlCache, Controls
-from consumers.sink import ClickHouseSink
+from consumers.sink import ClickHouseSink, RecordedFlush
 from consumers.store import Store
 from consumers.tagging import Tagger
 from lineage.settings import Settings
@@ -50,9 +54,9 @@ class ConsumeStats:
         return self.consumed / self.busy_seconds if self.busy_seconds else 0.0
 
 
-# Called after a batch is stored and before its offsets are committed; a test
+# Called after a flush is stored and before its offsets are committed; a test
 # uses it to crash the consumer at exactly that point.
-BatchHook = Callable[[PartitionBatch], None]
+FlushHook = Callable[[list[PartitionBatch]], None]
 
 
 class _ForgetOnRevoke(ConsumerRebalanceListener):
@@ -60,14 +64,11 @@ class _ForgetOnRevoke(ConsumerRebalanceListener):
     unflushed batch is dropped (the new owner rebuilds it from the committed offset) and its
     next batch is no longer a continuation of ours."""
 
-    def __init__(self, continues: dict[TopicPartition, int], batches: dict[TopicPartition, PartitionBatch]) -> None:
-        self.continues = continues
-        self.batches = batches
+    def __init__(self, forget: Callable[[list[TopicPartition]], None]) -> None:
+        self.forget = forget
 
     def on_partitions_revoked(self, revoked) -> None:
-        for tp in revoked:
-            self.continues.pop(tp, None)
-            self.batches.pop(tp, None)
+        self.forget(list(revoked))
 
     def on_partitions_assigned(self, assigned) -> None:
         pass
@@ -81,7 +82,7 @@ class TaggingConsumer:
         policy: Policy,
         bootstrap: str,
         registry: FileSchemaRegistry | None = None,
-        after_store: BatchHook | None = None,
+        after_store: FlushHook | None = None,
     ) -> None:
         self.settings = settings
         self.topics = [settings.topic(f) for f in FAMILIES]
@@ -118,7 +119,11 @@ class TaggingConsumer:
         # only a batch that does not may meet a range recorded by a consumer that crashed.
         self.continues: dict[TopicPartition, int] = {}
         self.batches: dict[TopicPartition, PartitionBatch] = {}
-        self.consumer.subscribe(self.topics, listener=_ForgetOnRevoke(self.continues, self.batches))
+        self.pending = 0  # messages in all batches
+        self.consumer.subscribe(self.topics, listener=_ForgetOnRevoke(self._forget))
+        self.bootstrap = bootstrap
+        # Flushes this process rebuilt: their other partitions need no second rebuild.
+        self.recovered: set[str] = set()
         self.stats = ConsumeStats()
 
     def run(
@@ -143,11 +148,12 @@ class TaggingConsumer:
                 ingested_at = dt.datetime.now(dt.UTC)
                 for tp, records in polled.items():
                     for rec in records:
-                        self._process(tp, rec, ingested_at)
+                        if not self._process(tp, rec, ingested_at):
+                            break  # the partition was moved past a rebuilt flush; later records come again
                 if polled:
                     last_message = now
                     first_message = first_message or now
-                self._flush_ready(drain=not polled)
+                self._flush_when_due(drain=not polled)
                 if first_message is not None:
                     self.stats.busy_seconds = time.monotonic() - first_message
                 if on_progress:
@@ -160,15 +166,25 @@ class TaggingConsumer:
             self.close()
         return self.stats
 
-    def _process(self, tp: TopicPartition, rec, ingested_at: dt.datetime) -> None:
+    def _process(self, tp: TopicPartition, rec, ingested_at: dt.datetime) -> bool:
+        """Add one message to its partition's batch; False when the partition was moved instead."""
         batch = self.batches.get(tp)
         if batch is None:
-            own = self.continues.get(tp) == rec.offset
-            recorded = None if own else self.sink.recorded_range(tp.topic, tp.partition, rec.offset)
-            batch = PartitionBatch(tp.topic, tp.partition, rec.offset, must_end_at=recorded[1] if recorded else None)
-            self.batches[tp] = batch
+            if self.continues.get(tp) != rec.offset:
+                recorded = self.sink.recorded_flush(tp.topic, tp.partition, rec.offset)
+                if recorded is not None:
+                    self._skip_past(tp, recorded)
+                    return False
+            batch = self.batches[tp] = PartitionBatch(tp.topic, tp.partition, rec.offset)
         outcome = self.processor.process(batch, rec.offset, rec.key, rec.value, list(rec.headers or []), ingested_at)
         batch.produced_ms.append(rec.timestamp)
+        self.pending += 1
+        self._count(outcome)
+        if self.pending >= self.settings.batch_max_records:
+            self._flush()
+        return True
+
+    def _count(self, outcome) -> None:
         self.stats.consumed += 1
         if outcome is None:
             self.stats.stored += 1
@@ -176,28 +192,56 @@ class TaggingConsumer:
             self.stats.dead_lettered[outcome.reason] += 1
         else:
             self.stats.suppressed[outcome.reason] += 1
-        if batch.complete() or (batch.must_end_at is None and batch.messages >= self.settings.batch_max_records):
-            self._flush(tp)
 
-    def _flush_ready(self, drain: bool) -> None:
-        now = time.monotonic()
-        for tp, batch in list(self.batches.items()):
-            if batch.must_end_at is not None and not batch.complete():
-                continue  # a recorded range is rebuilt whole, never cut short
-            if drain or batch.complete() or now - batch.started >= self.settings.batch_max_seconds:
-                self._flush(tp)
+    def _skip_past(self, tp: TopicPartition, recorded: RecordedFlush) -> None:
+        """Rebuild a flush a crashed consumer recorded (once per process), then move this partition past it."""
+        if recorded.token not in self.recovered:
+            batches = reread(recorded, self.bootstrap, self.processor.process)
+            self._store(batches, recorded.token)
+            self.recovered.add(recorded.token)
+            for b in batches:  # counted once, when rebuilt, whoever holds the other partitions now
+                self.stats.consumed += b.messages
+                self.stats.stored += b.stored
+        end = recorded.range_of(tp.topic, tp.partition).last_offset + 1
+        self.consumer.commit({tp: OffsetAndMetadata(end, "", -1)})
+        self.consumer.seek(tp, end)
+        self.continues[tp] = end
 
-    def _flush(self, tp: TopicPartition) -> None:
-        batch = self.batches.pop(tp)
-        self.sink.write(batch)
-        if batch.dead_letters and not self.sink.dead_letters_published(batch):
-            self.dead_letters.publish(batch)
-            self.sink.mark_dead_letters_published(batch)
-        if self.after_store:
-            self.after_store(batch)
-        self.consumer.commit({tp: OffsetAndMetadata(batch.last_offset + 1, "", -1)})
-        self.continues[tp] = batch.last_offset + 1
+    def _forget(self, revoked: list[TopicPartition]) -> None:
+        for tp in revoked:
+            self.continues.pop(tp, None)
+            self.batches.pop(tp, None)
+        self.pending = sum(b.messages for b in self.batches.values())
+
+    def _flush_when_due(self, drain: bool) -> None:
+        if not self.batches:
+            return
+        oldest = min(b.started for b in self.batches.values())
+        if drain or time.monotonic() - oldest >= self.settings.batch_max_seconds:
+            self._flush()
+
+    def _flush(self) -> None:
+        """Write every partition's batch as one flush, then commit all their offsets at once."""
+        batches = list(self.batches.values())
+        self.batches.clear()
+        self.pending = 0
+        self._store(batches)
+        offsets = {TopicPartition(b.topic, b.partition): b.last_offset + 1 for b in batches}
+        self.consumer.commit({tp: OffsetAndMetadata(o, "", -1) for tp, o in offsets.items()})
+        self.continues.update(offsets)
         self.stats.batches += 1
+
+    def _store(self, batches: list[PartitionBatch], token: str | None = None) -> None:
+        self.sink.write(batches, token)
+        if with_dead := [b for b in batches if b.dead_letters]:
+            sent = self.sink.dead_letters_published([b.offset_range for b in with_dead])
+            unsent = [b for b in with_dead if b.offset_range not in sent]
+            for b in unsent:
+                self.dead_letters.publish(b)
+            if unsent:
+                self.sink.mark_dead_letters_published([b.offset_range for b in unsent])
+        if self.after_store:
+            self.after_store(batches)
 
     def close(self) -> None:
         # Never commit on close: only flushed batches may move the group's offsets.

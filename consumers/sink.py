@@ -1,19 +1,35 @@
-"""The ClickHouse sink: writes one partition's batch, idempotently.
+"""The ClickHouse sink: writes a flush of several partitions' batches, idempotently.
 
-Order matters. The batch's offset range is recorded first, so a consumer that
-crashes mid-write rebuilds exactly this range; then identifiers, events and
-dead-letter counts, each with the batch's deduplication token, so whatever was
-already written before a crash is not written twice.
+Order matters. The flush's offset ranges and token are recorded first, in one
+insert, so a consumer that crashes mid-write rebuilds exactly these ranges; then
+identifiers, events, dead-letter counts and suppressions, one insert per table
+under the flush's token, so whatever was already written before a crash is not
+written twice. One insert per table per flush, not per partition: the fixed cost
+of an insert (and of the views it feeds) is paid once however many partitions
+the consumer holds.
 """
 
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Sequence
+from dataclasses import dataclass
 
-from consumers.batch import PartitionBatch
-from consumers.store import Store
+from consumers.batch import OffsetRange, PartitionBatch, flush_token, joined
 from consumers.consent import LEDGER_EVENT_TYPES
+from consumers.store import Store
 from consumers.tables import BATCH_COLUMNS, DEAD_LETTER_COLUMNS, EVENT_COLUMNS, IDENTIFIER_COLUMNS, SUPPRESSED_COLUMNS
+
+
+@dataclass(frozen=True)
+class RecordedFlush:
+    """A flush whose ranges were recorded: its rows may be partly written, its offsets not committed."""
+
+    token: str
+    ranges: tuple[OffsetRange, ...]
+
+    def range_of(self, topic: str, partition: int) -> OffsetRange:
+        return next(r for r in self.ranges if (r.topic, r.partition) == (topic, partition))
 
 
 class ClickHouseSink:
@@ -22,37 +38,58 @@ class ClickHouseSink:
         self.consumer_version = consumer_version
         self.policy_version = policy_version
 
-    def write(self, batch: PartitionBatch) -> None:
+    def write(self, batches: Sequence[PartitionBatch], token: str | None = None) -> str:
+        """Store the batches as one flush; ``token`` is given when rebuilding a recorded flush."""
         now = dt.datetime.now(dt.UTC)
-        token = batch.token
-        intent = [[batch.topic], [batch.partition], [batch.first_offset], [batch.last_offset], [batch.messages], [now]]
+        ranges = [b.offset_range for b in batches]
+        token = token or flush_token(ranges)
+        intent = [[r.topic for r in ranges], [r.partition for r in ranges], [r.first_offset for r in ranges],
+                  [r.last_offset for r in ranges], [r.messages for r in ranges], [now] * len(ranges),
+                  [token] * len(ranges)]  # fmt: skip
         self.store.insert("ingest_batches", BATCH_COLUMNS, intent, token)
-        self.store.insert("identifiers", IDENTIFIER_COLUMNS, batch.identifiers, token)
-        self.store.insert("events", EVENT_COLUMNS, batch.events, token)
-        self.store.insert("dead_letters", DEAD_LETTER_COLUMNS, batch.dead_letter_columns(self.consumer_version, now), token)
-        self.store.insert("suppressed_events", SUPPRESSED_COLUMNS, batch.suppressed_columns(self.policy_version, now), token)
+        self.store.insert("identifiers", IDENTIFIER_COLUMNS, joined([b.identifiers for b in batches], len(IDENTIFIER_COLUMNS)), token)
+        self.store.insert("events", EVENT_COLUMNS, joined([b.events for b in batches], len(EVENT_COLUMNS)), token)
+        dead = [b.dead_letter_columns(self.consumer_version, now) for b in batches]
+        self.store.insert("dead_letters", DEAD_LETTER_COLUMNS, joined(dead, len(DEAD_LETTER_COLUMNS)), token)
+        suppressed = [b.suppressed_columns(self.policy_version, now) for b in batches]
+        self.store.insert("suppressed_events", SUPPRESSED_COLUMNS, joined(suppressed, len(SUPPRESSED_COLUMNS)), token)
+        return token
 
-    def dead_letters_published(self, batch: PartitionBatch) -> bool:
-        return bool(self.store.scalar(
-            "SELECT count() FROM published_dead_letters WHERE source_topic = {t:String}"
-            " AND source_partition = {p:UInt32} AND first_offset = {f:UInt64} AND last_offset = {l:UInt64}",
-            {"t": batch.topic, "p": batch.partition, "f": batch.first_offset, "l": batch.last_offset},
-        ))  # fmt: skip
+    def dead_letters_published(self, ranges: Sequence[OffsetRange]) -> set[OffsetRange]:
+        """Which of these ranges already had their dead letters sent to the topic."""
+        rows = self.store.rows(
+            "SELECT DISTINCT source_topic, source_partition, first_offset, last_offset FROM published_dead_letters"
+            " WHERE (source_topic, source_partition, first_offset, last_offset)"
+            " IN {ranges:Array(Tuple(String, UInt32, UInt64, UInt64))}",
+            {"ranges": [(r.topic, r.partition, r.first_offset, r.last_offset) for r in ranges]},
+        )
+        return {OffsetRange(t, int(p), int(f), int(l)) for t, p, f, l in rows}
 
-    def mark_dead_letters_published(self, batch: PartitionBatch) -> None:
-        row = (batch.topic, batch.partition, batch.first_offset, batch.last_offset, dt.datetime.now(dt.UTC))
-        self.store.client.insert("published_dead_letters", [row], column_names=[
+    def mark_dead_letters_published(self, ranges: Sequence[OffsetRange]) -> None:
+        now = dt.datetime.now(dt.UTC)
+        rows = [(r.topic, r.partition, r.first_offset, r.last_offset, now) for r in ranges]
+        self.store.client.insert("published_dead_letters", rows, column_names=[
             "source_topic", "source_partition", "first_offset", "last_offset", "published_at"])  # fmt: skip
 
-    def recorded_range(self, topic: str, partition: int, from_offset: int) -> tuple[int, int] | None:
-        """The batch range recorded at or after ``from_offset`` (the committed position), if any."""
+    def recorded_flush(self, topic: str, partition: int, from_offset: int) -> RecordedFlush | None:
+        """The flush recorded with a range starting at ``from_offset`` (the committed position), if any."""
         rows = self.store.rows(
-            "SELECT first_offset, max(last_offset) FROM ingest_batches"
-            " WHERE source_topic = {t:String} AND source_partition = {p:UInt32} AND first_offset = {o:UInt64}"
-            " GROUP BY first_offset",
+            "SELECT flush_token, max(last_offset) FROM ingest_batches WHERE source_topic = {t:String}"
+            " AND source_partition = {p:UInt32} AND first_offset = {o:UInt64} GROUP BY flush_token",
             {"t": topic, "p": partition, "o": from_offset},
         )
-        return (int(rows[0][0]), int(rows[0][1])) if rows else None
+        if not rows:
+            return None
+        token, last = rows[0]
+        if not token:  # recorded by a version that wrote each partition on its own
+            only = OffsetRange(topic, partition, from_offset, int(last))
+            return RecordedFlush(str(only), (only,))
+        ranges = self.store.rows(
+            "SELECT DISTINCT source_topic, source_partition, first_offset, last_offset FROM ingest_batches"
+            " WHERE flush_token = {k:String}",
+            {"k": token},
+        )
+        return RecordedFlush(token, tuple(sorted(OffsetRange(t, int(p), int(f), int(l)) for t, p, f, l in ranges)))
 
     def consent_history(self) -> list[tuple[str, str, str, int, int]]:
         """Every stored consent, opt-out and subscription event as (subject_id, event_type, topic, partition, offset)."""

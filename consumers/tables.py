@@ -106,8 +106,8 @@ ORDER BY (source_topic, source_partition, source_offset)
 {DEDUP}
 """
 
-# The offset range of each batch, written before its rows: after a crash the
-# consumer rebuilds exactly this range, so the deduplication token matches.
+# The offset ranges of each flush, written before its rows: after a crash the consumer
+# rebuilds exactly the ranges that share a flush token, and writes them under that token.
 INGEST_BATCHES = f"""
 CREATE TABLE IF NOT EXISTS ingest_batches (
     source_topic      LowCardinality(String),
@@ -115,7 +115,8 @@ CREATE TABLE IF NOT EXISTS ingest_batches (
     first_offset      UInt64,
     last_offset       UInt64,
     messages          UInt32,
-    created_at        DateTime64(3, 'UTC')
+    created_at        DateTime64(3, 'UTC'),
+    flush_token       String COMMENT 'deduplication token of the flush that wrote this range with others'
 ) ENGINE = MergeTree
 ORDER BY (source_topic, source_partition, first_offset)
 {DEDUP}
@@ -139,6 +140,7 @@ ALL_DDL = (EVENTS, IDENTIFIERS, DEAD_LETTERS, SUPPRESSED_EVENTS, INGEST_BATCHES,
 MIGRATIONS = (
     *(f"ALTER TABLE {t} MODIFY SETTING {PHYSICAL_ERASURE}" for t in ("events", "identifiers")),
     "ALTER TABLE identifiers ADD COLUMN IF NOT EXISTS retention_rule LowCardinality(String) AFTER event_type",
+    "ALTER TABLE ingest_batches ADD COLUMN IF NOT EXISTS flush_token String",
 )
 
 EVENT_COLUMNS = (
@@ -159,4 +161,6 @@ DEAD_LETTER_COLUMNS = (
 SUPPRESSED_COLUMNS = (
     "source_topic", "source_partition", "source_offset", "reason", "event_type", "policy_version", "suppressed_at",
 )  # fmt: skip
-BATCH_COLUMNS = ("source_topic", "source_partition", "first_offset", "last_offset", "messages", "created_at")
+BATCH_COLUMNS = (
+    "source_topic", "source_partition", "first_offset", "last_offset", "messages", "created_at", "flush_token",
+)  # fmt: skip

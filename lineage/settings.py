@@ -53,8 +53,10 @@ class Settings(BaseSettings):
     clickhouse_database: str = Field(default="lineage")
 
     # --- Consumer -----------------------------------------------------------------
-    batch_max_records: int = Field(default=20_000, ge=1, description="Flush a partition's batch at this size.")
-    batch_max_seconds: float = Field(default=1.0, gt=0, description="... or when its oldest record is this old.")
+    batch_max_records: int = Field(
+        default=20_000, ge=1, description="Flush once the batches of all partitions hold this many messages."
+    )
+    batch_max_seconds: float = Field(default=1.0, gt=0, description="... or once the oldest batch is this old.")
     controls_refresh_seconds: float = Field(
         default=1.0, gt=0, description="How often the consumer re-reads erasures, restrictions and objections."
     )

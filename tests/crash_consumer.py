@@ -1,7 +1,7 @@
 """The tagging consumer in a process of its own, so a test can kill it for real.
 
-    python crash_consumer.py crash-after-store N   # SIGKILL itself after batch N is stored, before its commit
-    python crash_consumer.py crash-mid-write N     # SIGKILL itself inside batch N's write, after its identifiers
+    python crash_consumer.py crash-after-store N   # SIGKILL itself after flush N is stored, before its commit
+    python crash_consumer.py crash-mid-write N     # SIGKILL itself inside flush N's write, after its identifiers
     python crash_consumer.py resume                # consume until idle, then print a JSON report of the store
 
 Settings come from the environment, as for the `lineage` command.
@@ -31,7 +31,7 @@ def _die() -> None:
 
 
 def written_beyond_commit(settings: Settings, store: Store) -> int:
-    """Batches written (at least their recorded range) past the group's committed offsets: what a crash leaves."""
+    """Ranges written (at least recorded) past the group's committed offsets: what a crash leaves."""
     consumer = KafkaConsumer(bootstrap_servers=settings.kafka_bootstrap_servers, group_id=settings.consumer_group,
                              enable_auto_commit=False)  # fmt: skip
     try:
@@ -70,7 +70,7 @@ def main(argv: list[str]) -> None:
     crash_at = int(argv[1]) if len(argv) > 1 else 0
     flushed = 0
 
-    def after_store(batch) -> None:
+    def after_store(batches) -> None:
         nonlocal flushed
         flushed += 1
         if mode == "crash-after-store" and flushed == crash_at:
