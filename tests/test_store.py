@@ -1,0 +1,99 @@
+"""The store's insert path: rows written through the compiled Native codec read back exactly."""
+
+from __future__ import annotations
+
+import datetime as dt
+import os
+import uuid
+
+import pytest
+
+from consumers.batch import OffsetRange, PartitionBatch, flush_token
+from consumers.policy import load_policy
+from consumers.sink import ClickHouseSink
+from consumers.store import Store, _CompiledInserts, open_store
+from consumers.tables import EVENT_COLUMNS, IDENTIFIER_COLUMNS
+
+
+@pytest.fixture
+def store(store_url: str):
+    s = open_store(store_url, f"test_store_{uuid.uuid4().hex[:8]}", load_policy())
+    yield s
+    s.drop()
+
+
+def _event(offset: int, occurred_ms: int, ingested_ms: int) -> tuple:
+    values = {
+        "event_id": str(uuid.UUID(int=offset + 1)), "event_type": "usage.record_created", "family": "usage",
+        "occurred_at": occurred_ms, "tenant_id": "tenant-ü", "subject_ids": ["a" * 64, "b" * 64],
+        "subject_roles": ["creator", "last_updater"], "actor_id": "a" * 64, "components": ["process-portal"],
+        "attributes": {"record_id": "r-1", "note": "quote ' and \\ and é"}, "activities": ("B2",),
+        "purposes": ("product_insight",), "data_uses": ("functional.service.improve",),
+        "legal_bases": ("legitimate_interest",), "data_categories": ("user.behavior",), "data_subject": "customer",
+        "recipients": ("staff",), "retention_rule": "customer_data", "region": "NL", "policy_version": "p1",
+        "source_topic": "t.usage", "source_partition": 3, "source_offset": offset, "schema_id": 7,
+        "producer_service": "engage-app", "producer_version": "7.4.2", "consumer_version": "c1",
+        "ingested_at": ingested_ms,
+    }  # fmt: skip
+    return tuple(values[c] for c in EVENT_COLUMNS)
+
+
+@pytest.mark.skipif(os.environ.get("CLICKHOUSE_URL", "chdb").startswith("http"), reason="the embedded engine's client")
+def test_the_embedded_store_builds_inserts_with_the_compiled_codec(store: Store) -> None:
+    transform = store.client._transform
+    assert isinstance(transform, _CompiledInserts)
+    assert type(transform.writer).__name__ == "_RustNativeTransform"
+
+
+def test_every_column_type_reads_back_as_written(store: Store) -> None:
+    occurred = dt.datetime(2026, 3, 29, 0, 59, 59, 999000, tzinfo=dt.UTC)  # the night the clocks go forward
+    ingested = dt.datetime(2026, 11, 25, 12, 0, 0, 1000, tzinfo=dt.UTC)
+    batch = PartitionBatch("t.usage", 3, 10)
+    for offset in (10, 11):
+        batch.add_event(_event(offset, int(occurred.timestamp() * 1000), int(ingested.timestamp() * 1000)))
+        batch.add_identifier(("a" * 64, "email", f"x{offset}@example.nl", "tenant-ü", str(uuid.UUID(int=offset + 1)),
+                              "usage.record_created", "customer_data", int(occurred.timestamp() * 1000), "t.usage",
+                              3, offset, int(ingested.timestamp() * 1000)))  # fmt: skip
+        batch.last_offset = offset
+    ClickHouseSink(store, "c1", "p1").write([batch])
+
+    got = store.rows(f"SELECT {', '.join(EVENT_COLUMNS)} FROM events ORDER BY source_offset")
+    assert len(got) == 2
+    row = dict(zip(EVENT_COLUMNS, got[0], strict=True))
+    assert row["event_id"] == uuid.UUID(int=11)
+    assert row["occurred_at"].replace(tzinfo=dt.UTC) == occurred
+    assert row["ingested_at"].replace(tzinfo=dt.UTC) == ingested
+    assert row["attributes"] == {"record_id": "r-1", "note": "quote ' and \\ and é"}
+    assert row["tenant_id"] == "tenant-ü"
+    assert row["subject_roles"] == ["creator", "last_updater"] and row["purposes"] == ["product_insight"]
+    assert (row["source_partition"], row["source_offset"], row["schema_id"]) == (3, 10, 7)
+    idents = store.rows(f"SELECT {', '.join(IDENTIFIER_COLUMNS)} FROM identifiers ORDER BY source_offset")
+    assert [r[2] for r in idents] == ["x10@example.nl", "x11@example.nl"]
+    assert idents[1][4] == uuid.UUID(int=12)
+
+
+def test_a_flush_written_twice_under_its_token_is_stored_once(store: Store) -> None:
+    batches = []
+    for partition in (0, 1):
+        b = PartitionBatch("t.usage", partition, 0)
+        b.add_event(_event(partition, 1_790_000_000_000, 1_795_000_000_000))
+        b.last_offset = 0
+        batches.append(b)
+    sink = ClickHouseSink(store, "c1", "p1")
+    token = sink.write(batches)
+    assert token == flush_token([OffsetRange("t.usage", 1, 0, 0), OffsetRange("t.usage", 0, 0, 0)])
+    sink.write(batches, token)
+    assert store.scalar("SELECT count() FROM events") == 2
+    recorded = sink.recorded_flush("t.usage", 1, 0)
+    assert recorded is not None and recorded.token == token
+    assert recorded.ranges == (OffsetRange("t.usage", 0, 0, 0), OffsetRange("t.usage", 1, 0, 0))
+    assert sink.recorded_flush("t.usage", 1, 1) is None
+
+
+def test_a_range_recorded_by_a_single_partition_version_is_rebuilt_on_its_own(store: Store) -> None:
+    store.command("INSERT INTO ingest_batches (source_topic, source_partition, first_offset, last_offset, messages,"
+                  " created_at) VALUES ('t.usage', 2, 40, 59, 20, now64(3))")  # fmt: skip
+    recorded = ClickHouseSink(store, "c1", "p1").recorded_flush("t.usage", 2, 40)
+    assert recorded is not None
+    assert recorded.ranges == (OffsetRange("t.usage", 2, 40, 59),)
+    assert recorded.token == "t.usage/2/40-59"  # the token that version wrote the range's rows under
