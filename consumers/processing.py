@@ -150,7 +150,7 @@ class MessageProcessor:
                 return
             seen.add((subject_id, field, value))
             batch.add_identifier((
-                subject_id, field, value, tenant, event_id, event_type, tags.retention_rule, occurred_ms,
+                subject_id, field, value, tenant, event_type, tags.retention_rule, occurred_ms,
                 batch.topic, batch.partition, offset, ingested_ms,
             ))  # fmt: skip
 

@@ -97,9 +97,32 @@ class Store:
         for ddl in (*tables.ALL_DDL, *tables.MIGRATIONS, *rights_tables.ALL_DDL, *retention_tables.ALL_DDL,
                     *usage_views.ALL_DDL):  # fmt: skip
             self.client.command(ddl)
+        self._identifiers_by_position()
         self._types.clear()  # a migration may have changed a column
         existing = {t for (t,) in self.rows("SELECT name FROM system.tables WHERE database = currentDatabase()")}
         ensure_rollups(self.client.command, existing)
+
+    def _identifiers_by_position(self) -> None:
+        """Bring identifiers written with an event id over to naming their event by its source position."""
+        columns = {c for (c,) in self.rows(
+            "SELECT name FROM system.columns WHERE database = currentDatabase() AND table = 'identifiers'")}  # fmt: skip
+        if "event_id" not in columns:
+            return
+        # A value completed by rectification carried its anchor event's id and no position: give it the
+        # event's position, or retention would no longer find it when that event goes.
+        for (event_id,) in self.rows(
+            "SELECT DISTINCT event_id FROM identifiers WHERE source_topic = '' AND event_id != toUUIDOrZero('')"
+        ):
+            found = self.rows("SELECT source_topic, source_partition, source_offset FROM events"
+                              " WHERE event_id = {e:UUID} LIMIT 1", {"e": event_id})  # fmt: skip
+            if found:
+                t, p, o = found[0]
+                self.command(
+                    "ALTER TABLE identifiers UPDATE source_topic = {t:String}, source_partition = {p:UInt32},"
+                    " source_offset = {o:UInt64} WHERE source_topic = '' AND event_id = {e:UUID}",
+                    {"t": t, "p": p, "o": o, "e": event_id}, {"mutations_sync": 2},
+                )  # fmt: skip
+        self.command("ALTER TABLE identifiers DROP COLUMN event_id", settings={"mutations_sync": 2})
 
     def insert(self, table: str, columns: Sequence[str], data: Sequence[Sequence[Any]], token: str) -> None:
         """Insert column-oriented data; a second insert with the same token stores nothing."""

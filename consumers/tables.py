@@ -53,14 +53,16 @@ ORDER BY (tenant_id, event_type, occurred_at)
 {DEDUP}, {PHYSICAL_ERASURE}
 """
 
-# Direct identifiers, apart from the analytics rows, keyed by subject id.
+# Direct identifiers, apart from the analytics rows, keyed by subject id. A row names its
+# event by the event's source position (topic, partition, offset), unique per stored event:
+# in subject order that costs a few bytes a row, where a random event id cost sixteen,
+# over a third of everything stored per event.
 IDENTIFIERS = f"""
 CREATE TABLE IF NOT EXISTS identifiers (
     subject_id        String,
     field             LowCardinality(String),
     value             String,
     tenant_id         LowCardinality(String),
-    event_id          UUID,
     event_type        LowCardinality(String),
     retention_rule    LowCardinality(String)        COMMENT 'the event''s rule; the TTL reads it',
     occurred_at       DateTime64(3, 'UTC'),
@@ -151,7 +153,7 @@ EVENT_COLUMNS = (
     "producer_version", "consumer_version", "ingested_at",
 )  # fmt: skip
 IDENTIFIER_COLUMNS = (
-    "subject_id", "field", "value", "tenant_id", "event_id", "event_type", "retention_rule", "occurred_at",
+    "subject_id", "field", "value", "tenant_id", "event_type", "retention_rule", "occurred_at",
     "source_topic", "source_partition", "source_offset", "ingested_at",
 )  # fmt: skip
 DEAD_LETTER_COLUMNS = (
@@ -161,6 +163,8 @@ DEAD_LETTER_COLUMNS = (
 SUPPRESSED_COLUMNS = (
     "source_topic", "source_partition", "source_offset", "reason", "event_type", "policy_version", "suppressed_at",
 )  # fmt: skip
+# Where an event was read: unique per stored event, and how an identifier row names its event.
+POSITION = "(source_topic, source_partition, source_offset)"
 BATCH_COLUMNS = (
     "source_topic", "source_partition", "first_offset", "last_offset", "messages", "created_at", "flush_token",
 )  # fmt: skip

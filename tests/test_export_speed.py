@@ -95,13 +95,12 @@ SELECT
     [concat('person', toString(person), '@tenant', toString(person % {TENANTS}), '.example'),
      concat('First', toString(person)), concat('Last', toString(person))][field + 1],
     concat('t-', toString(person % {TENANTS})),
-    generateUUIDv4(number),
     'usage.record_completed', 'customer_data',
     toDateTime64('2025-11-01 00:00:00', 3, 'UTC') + toIntervalHour(person),
     'engage.usage', 0, number, toDateTime64('2025-11-01 00:00:02', 3, 'UTC')
 FROM (SELECT number, number % {PEOPLE} AS person, intDiv(number, {PEOPLE}) AS field FROM numbers({PEOPLE * 3}))
 UNION ALL
-SELECT {{target:String}}, field, value, {{tenant:String}}, generateUUIDv4(), 'usage.record_completed', 'customer_data',
+SELECT {{target:String}}, field, value, {{tenant:String}}, 'usage.record_completed', 'customer_data',
        toDateTime64('2025-11-01 00:00:00', 3, 'UTC'), 'engage.usage', 0, 0,
        toDateTime64('2025-11-01 00:00:02', 3, 'UTC')
 FROM (SELECT arrayJoin([('email', {{email:String}}), ('first_name', 'Tess'), ('last_name', 'Target')]) AS pair,

@@ -55,7 +55,8 @@ def snapshot(store: Store) -> dict[str, list]:
     """Everything retention can change, in a form two stores fed the same events can be compared by."""
     return {
         "events": sorted((str(e), tuple(s), a) for e, s, a in store.rows("SELECT event_id, subject_ids, actor_id FROM events")),
-        "identifiers": sorted(store.rows("SELECT subject_id, field, value, toString(event_id) FROM identifiers")),
+        "identifiers": sorted(store.rows("SELECT subject_id, field, value, splitByChar('.', source_topic)[-1], source_partition,"
+                                      " source_offset FROM identifiers")),
         "facts": sorted(store.rows("SELECT DISTINCT scope_kind, scope, unit, event_type, toString(event_id)"
                                    " FROM retention_facts")),  # fmt: skip
     }

@@ -12,7 +12,7 @@ from consumers.batch import OffsetRange, PartitionBatch, flush_token
 from consumers.policy import load_policy
 from consumers.sink import ClickHouseSink
 from consumers.store import Store, _CompiledInserts, open_store
-from consumers.tables import EVENT_COLUMNS, IDENTIFIER_COLUMNS
+from consumers.tables import EVENT_COLUMNS, EVENTS, IDENTIFIER_COLUMNS
 
 
 @pytest.fixture
@@ -51,9 +51,9 @@ def test_every_column_type_reads_back_as_written(store: Store) -> None:
     batch = PartitionBatch("t.usage", 3, 10)
     for offset in (10, 11):
         batch.add_event(_event(offset, int(occurred.timestamp() * 1000), int(ingested.timestamp() * 1000)))
-        batch.add_identifier(("a" * 64, "email", f"x{offset}@example.nl", "tenant-ü", str(uuid.UUID(int=offset + 1)),
-                              "usage.record_created", "customer_data", int(occurred.timestamp() * 1000), "t.usage",
-                              3, offset, int(ingested.timestamp() * 1000)))  # fmt: skip
+        batch.add_identifier(("a" * 64, "email", f"x{offset}@example.nl", "tenant-ü", "usage.record_created",
+                              "customer_data", int(occurred.timestamp() * 1000), "t.usage", 3, offset,
+                              int(ingested.timestamp() * 1000)))  # fmt: skip
         batch.last_offset = offset
     ClickHouseSink(store, "c1", "p1").write([batch])
 
@@ -69,7 +69,7 @@ def test_every_column_type_reads_back_as_written(store: Store) -> None:
     assert (row["source_partition"], row["source_offset"], row["schema_id"]) == (3, 10, 7)
     idents = store.rows(f"SELECT {', '.join(IDENTIFIER_COLUMNS)} FROM identifiers ORDER BY source_offset")
     assert [r[2] for r in idents] == ["x10@example.nl", "x11@example.nl"]
-    assert idents[1][4] == uuid.UUID(int=12)
+    assert idents[1][IDENTIFIER_COLUMNS.index("source_offset")] == 11
 
 
 def test_a_flush_written_twice_under_its_token_is_stored_once(store: Store) -> None:
@@ -97,3 +97,37 @@ def test_a_range_recorded_by_a_single_partition_version_is_rebuilt_on_its_own(st
     assert recorded is not None
     assert recorded.ranges == (OffsetRange("t.usage", 2, 40, 59),)
     assert recorded.token == "t.usage/2/40-59"  # the token that version wrote the range's rows under
+
+
+def test_a_store_with_event_ids_in_identifiers_moves_to_positions(store_url: str) -> None:
+    """A store made before identifiers named their event by position keeps every tie to its events."""
+    from consumers.store import Store
+
+    old = Store(store_url, f"test_store_old_{uuid.uuid4().hex[:8]}")
+    try:
+        old.command("""CREATE TABLE identifiers (subject_id String, field LowCardinality(String), value String,
+            tenant_id LowCardinality(String), event_id UUID, event_type LowCardinality(String),
+            retention_rule LowCardinality(String), occurred_at DateTime64(3, 'UTC'),
+            source_topic LowCardinality(String), source_partition UInt32, source_offset UInt64,
+            ingested_at DateTime64(3, 'UTC')) ENGINE = MergeTree ORDER BY (subject_id, field, occurred_at)""")
+        old.command(EVENTS)
+        anchor = uuid.UUID(int=77)
+        old.command("INSERT INTO events (event_id, source_topic, source_partition, source_offset) VALUES"
+                    " ({e:UUID}, 't.usage', 4, 1234)", {"e": str(anchor)})  # fmt: skip
+        old.command("INSERT INTO identifiers (subject_id, field, value, event_id, event_type, source_topic) VALUES"
+                    " ('s1', 'email', 'a@x.nl', {e:UUID}, 'usage.record_created', 't.usage'),"
+                    " ('s1', 'phone', '0612345678', {e:UUID}, 'rights.rectification', ''),"
+                    " ('s2', 'phone', '0687654321', toUUIDOrZero(''), 'rights.rectification', '')", {"e": str(anchor)})
+        # fmt: skip
+        old.ensure_schema()
+        columns = {c for (c,) in old.rows(
+            "SELECT name FROM system.columns WHERE database = currentDatabase() AND table = 'identifiers'")}  # fmt: skip
+        assert "event_id" not in columns
+        assert sorted(old.rows("SELECT subject_id, field, source_topic, source_partition, source_offset"
+                               " FROM identifiers")) == [  # fmt: skip
+            ("s1", "email", "t.usage", 0, 0),
+            ("s1", "phone", "t.usage", 4, 1234),  # the completed value now follows its anchor event
+            ("s2", "phone", "", 0, 0),  # completed without an anchor: as it was
+        ]
+    finally:
+        old.drop()

@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from consumers.policy import EventTrigger, Policy, RetentionRule
 from consumers.retention.terms import Term
 from consumers.store import Store
+from consumers.tables import POSITION
 from consumers.usage.rollups import TIME_ZONE
 
 _MS = dt.timedelta(milliseconds=1)
@@ -107,7 +108,7 @@ def identifiers_due(rule: RetentionRule) -> str:
     """Rows of ``identifiers`` that go with the rows of ``events_due``."""
     trigger = rule.trigger
     assert isinstance(trigger, EventTrigger)
-    where = f"event_id IN (SELECT event_id FROM events WHERE {events_due(rule)})"
+    where = f"{POSITION} IN (SELECT {POSITION} FROM events WHERE {events_due(rule)})"
     if trigger.scope == "subject":
         where += f" AND {_within('subject_id')}"
     return where

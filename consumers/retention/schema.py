@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from consumers.errors import PolicyFileError
 from consumers.policy import Policy
 from consumers.store import Store
+from consumers.tables import POSITION
 
 # Per scope: the values an event names for it, and the unit that ends within it.
 # A tenant's term ends when every one of its subscriptions has ended.
@@ -121,12 +122,12 @@ def policy_objects(policy: Policy, tables_present: set[str]) -> list[PolicyObjec
 def _backfill_identifier_rules(store: Store) -> None:
     # Identifiers stored before they carried their event's retention rule get it from
     # the event, so that the TTL reaches them too. Runs only while such rows exist.
-    if not store.scalar("SELECT count() FROM identifiers WHERE retention_rule = '' AND event_id != toUUID('00000000-0000-0000-0000-000000000000')"):
+    if not store.scalar("SELECT count() FROM identifiers WHERE retention_rule = '' AND source_topic != ''"):
         return
     for (rule,) in store.rows("SELECT DISTINCT retention_rule FROM events"):
         store.command(
             "ALTER TABLE identifiers UPDATE retention_rule = {r:String} WHERE retention_rule = ''"
-            " AND event_id IN (SELECT event_id FROM events WHERE retention_rule = {r:String})",
+            f" AND {POSITION} IN (SELECT {POSITION} FROM events WHERE retention_rule = {{r:String}})",
             {"r": rule},
             {"mutations_sync": 2},
         )

@@ -11,18 +11,19 @@ parts are gone from disk.
 from __future__ import annotations
 
 import time
-import uuid
 from dataclasses import dataclass
 
 from consumers.policy import Policy
 from consumers.rights.errors import ErasureNotVerified
 from consumers.store import Store
-from consumers.tables import PERSONAL_TABLES
+from consumers.tables import PERSONAL_TABLES, POSITION
 from consumers.usage.rebuild import cells_of, rebuild_cells
 
 _SYNC = {"mutations_sync": 2}
 # Retention facts that name the person: when their newsletter or marketing ended. Facts
 # about a tenant or a contact id stay: other people's retention depends on them.
+# An identifier row of an event the person's erasure keeps (binds the positions as ``kept``).
+_KEPT = f"{POSITION} IN {{kept:Array(Tuple(String, UInt32, UInt64))}}"
 _OWN_FACTS = "scope_kind = 'subject' AND scope = {s:String}"
 
 
@@ -43,11 +44,13 @@ class Eraser:
         self.store = store
         self.survivors = policy.surviving_erasure()
 
-    def kept_events(self, subject_id: str) -> list[uuid.UUID]:
+    def kept_events(self, subject_id: str) -> list[tuple[str, int, int]]:
+        """The source positions of the person's events that survive erasure (their identifiers stay too)."""
         return [
-            r[0]
-            for r in self.store.rows(
-                "SELECT event_id FROM events WHERE has(subject_ids, {s:String}) AND hasAny(purposes, {k:Array(String)})",
+            (t, int(p), int(o))
+            for t, p, o in self.store.rows(
+                "SELECT source_topic, source_partition, source_offset FROM events"
+                " WHERE has(subject_ids, {s:String}) AND hasAny(purposes, {k:Array(String)})",
                 {"s": subject_id, "k": self.survivors},
             )
         ]
@@ -76,8 +79,8 @@ class Eraser:
         unlinked = int(self.store.scalar(f"SELECT count() FROM events WHERE {mine}", p) or 0) - deleted
         kept_ids = self.kept_events(s)
         ident = {"s": s, "kept": kept_ids}
-        ident_kept = "subject_id = {s:String} AND has({kept:Array(UUID)}, event_id)"
-        ident_gone = "subject_id = {s:String} AND NOT has({kept:Array(UUID)}, event_id)"
+        ident_kept = f"subject_id = {{s:String}} AND {_KEPT}"
+        ident_gone = f"subject_id = {{s:String}} AND NOT {_KEPT}"
         identifiers_deleted = int(self.store.scalar(f"SELECT count() FROM identifiers WHERE {ident_gone}", ident) or 0)
         identifiers_kept = int(self.store.scalar(f"SELECT count() FROM identifiers WHERE {ident_kept}", ident) or 0)
         rectified = int(self.store.scalar("SELECT count() FROM rectifications WHERE subject_id = {s:String}", p) or 0)
@@ -106,7 +109,7 @@ class Eraser:
                 "SELECT count() FROM events WHERE has(subject_ids, {s:String}) AND NOT hasAny(purposes, {k:Array(String)})"
                 " SETTINGS apply_deleted_mask = 0", p),
             "identifiers": self.store.scalar(
-                "SELECT count() FROM identifiers WHERE subject_id = {s:String} AND NOT has({kept:Array(UUID)}, event_id)"
+                f"SELECT count() FROM identifiers WHERE subject_id = {{s:String}} AND NOT {_KEPT}"
                 " SETTINGS apply_deleted_mask = 0", p),
             "rectifications": self.store.scalar(
                 "SELECT count() FROM rectifications WHERE subject_id = {s:String} SETTINGS apply_deleted_mask = 0", p),

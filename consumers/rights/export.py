@@ -135,7 +135,8 @@ class Exporter:
         return [
             {"field": f, "value": v, "first_seen": _iso(a), "last_seen": _iso(b), "events": int(n)}
             for f, v, a, b, n in self.store.rows(
-                "SELECT field, value, min(occurred_at), max(occurred_at), uniqExact(event_id) FROM identifiers"
+                "SELECT field, value, min(occurred_at), max(occurred_at),"
+                " uniqExact(source_topic, source_partition, source_offset) FROM identifiers"
                 " WHERE subject_id = {s:String} GROUP BY field, value ORDER BY field, value",
                 {"s": subject_id},
             )

@@ -9,7 +9,6 @@ completed with a new identifier row.
 from __future__ import annotations
 
 import datetime as dt
-import uuid
 
 from consumers.store import Store
 from consumers.tables import IDENTIFIER_COLUMNS
@@ -20,6 +19,8 @@ from schemas.models import EVENT_MODELS, identifier_fields
 RECTIFIABLE: tuple[str, ...] = tuple(
     sorted(({f for m in EVENT_MODELS for f in identifier_fields(m)} | {"phone"}) - {"email", "note"})
 )
+# What a completed value takes from the person's latest event, to live and go with it.
+_ANCHOR = ("tenant_id", "retention_rule", "occurred_at", "source_topic", "source_partition", "source_offset")
 _COLUMNS = ("subject_id", "field", "old_values", "new_value", "request_id", "operator", "at")
 
 
@@ -44,9 +45,8 @@ class Rectifier:
                 )
             else:
                 row = dict.fromkeys(IDENTIFIER_COLUMNS, "")
-                row.update(subject_id=subject_id, field=field, value=value, event_id=uuid.UUID(int=0),
-                           event_type="rights.rectification", occurred_at=now, source_partition=0, source_offset=0,
-                           ingested_at=now)  # fmt: skip
+                row.update(subject_id=subject_id, field=field, value=value, event_type="rights.rectification",
+                           occurred_at=now, source_partition=0, source_offset=0, ingested_at=now)  # fmt: skip
                 row.update(self._anchor(subject_id))
                 self.store.client.insert("identifiers", [list(row.values())], column_names=list(row))
             self.store.client.insert(
@@ -59,13 +59,13 @@ class Rectifier:
         """The person's latest stored event: a completed value lives and goes with it (retention, TTL)."""
         # Only what ties it to the event: its provenance stays "rights.rectification".
         rows = self.store.rows(
-            "SELECT tenant_id, event_id, retention_rule, occurred_at FROM identifiers WHERE subject_id = {s:String} AND event_id != toUUID({z:String})"
+            f"SELECT {', '.join(_ANCHOR)} FROM identifiers WHERE subject_id = {{s:String}} AND source_topic != ''"
             " ORDER BY occurred_at DESC LIMIT 1",
-            {"s": subject_id, "z": str(uuid.UUID(int=0))},
+            {"s": subject_id},
         )
         if not rows:
             return {}
-        return dict(zip(("tenant_id", "event_id", "retention_rule", "occurred_at"), rows[0], strict=True))
+        return dict(zip(_ANCHOR, rows[0], strict=True))
 
     def history(self, subject_id: str) -> list[dict[str, object]]:
         return [
