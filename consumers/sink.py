@@ -15,7 +15,7 @@ import datetime as dt
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from consumers.batch import OffsetRange, PartitionBatch, flush_token, joined
+from consumers.batch import OffsetRange, PartitionBatch, columns, flush_token
 from consumers.consent import LEDGER_EVENT_TYPES
 from consumers.store import Store
 from consumers.tables import BATCH_COLUMNS, DEAD_LETTER_COLUMNS, EVENT_COLUMNS, IDENTIFIER_COLUMNS, SUPPRESSED_COLUMNS
@@ -47,12 +47,12 @@ class ClickHouseSink:
                   [r.last_offset for r in ranges], [r.messages for r in ranges], [now] * len(ranges),
                   [token] * len(ranges)]  # fmt: skip
         self.store.insert("ingest_batches", BATCH_COLUMNS, intent, token)
-        self.store.insert("identifiers", IDENTIFIER_COLUMNS, joined([b.identifiers for b in batches], len(IDENTIFIER_COLUMNS)), token)
-        self.store.insert("events", EVENT_COLUMNS, joined([b.events for b in batches], len(EVENT_COLUMNS)), token)
-        dead = [b.dead_letter_columns(self.consumer_version, now) for b in batches]
-        self.store.insert("dead_letters", DEAD_LETTER_COLUMNS, joined(dead, len(DEAD_LETTER_COLUMNS)), token)
-        suppressed = [b.suppressed_columns(self.policy_version, now) for b in batches]
-        self.store.insert("suppressed_events", SUPPRESSED_COLUMNS, joined(suppressed, len(SUPPRESSED_COLUMNS)), token)
+        self.store.insert("identifiers", IDENTIFIER_COLUMNS, columns([b.identifiers for b in batches], len(IDENTIFIER_COLUMNS)), token)
+        self.store.insert("events", EVENT_COLUMNS, columns([b.events for b in batches], len(EVENT_COLUMNS)), token)
+        dead = [b.dead_letter_rows(self.consumer_version, now) for b in batches]
+        self.store.insert("dead_letters", DEAD_LETTER_COLUMNS, columns(dead, len(DEAD_LETTER_COLUMNS)), token)
+        suppressed = [b.suppressed_rows(self.policy_version, now) for b in batches]
+        self.store.insert("suppressed_events", SUPPRESSED_COLUMNS, columns(suppressed, len(SUPPRESSED_COLUMNS)), token)
         return token
 
     def dead_letters_published(self, ranges: Sequence[OffsetRange]) -> set[OffsetRange]:
