@@ -108,9 +108,6 @@ class Rule(_Doc):
     recipients: list[str] | None = None
     region: str | None = None
 
-    def applies(self, attributes: dict[str, str]) -> bool:
-        return all(attributes.get(k) == v for k, v in self.when.items())
-
 
 class Policy(_Doc):
     version: str
@@ -126,14 +123,15 @@ class Policy(_Doc):
     defaults: Defaults
     rules: list[Rule]
 
-    _index: dict[str, tuple[Rule, ...]] = PrivateAttr(default_factory=dict)
+    # Per event type, its rules in order, each with its conditions as (attribute, value) pairs.
+    _index: dict[str, tuple[tuple[tuple[tuple[str, str], ...], Rule], ...]] = PrivateAttr(default_factory=dict)
 
     def model_post_init(self, _context: object) -> None:
         index: dict[str, list[Rule]] = {}
         for rule in self.rules:
             for t in rule.event_types:
                 index.setdefault(t, []).append(rule)
-        self._index = {k: tuple(v) for k, v in index.items()}
+        self._index = {k: tuple((tuple(r.when.items()), r) for r in v) for k, v in index.items()}
 
     @model_validator(mode="after")
     def _references_resolve(self) -> Policy:
@@ -186,8 +184,8 @@ class Policy(_Doc):
         """The first rule that covers the event type and whose conditions hold, or None."""
         # Read past pydantic's __getattr__, which every private-attribute access goes through:
         # the consumer asks this once per event.
-        for rule in self.__pydantic_private__["_index"].get(event_type, ()):
-            if rule.applies(attributes):
+        for when, rule in self.__pydantic_private__["_index"].get(event_type, ()):
+            if not when or all(attributes.get(k) == v for k, v in when):
                 return rule
         return None
 
