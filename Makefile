@@ -28,7 +28,7 @@ $(CHROMIUM):
 test: install $(CHROMIUM)
 	$(BIN)/pytest
 
-# The pipeline against its own limits at 100k and 1M events (about twelve minutes); see benchmarks/pipeline.py.
+# The pipeline against its own limits at 100k and 1M events (about thirteen minutes); see benchmarks/pipeline.py.
 # BENCH_ARGS=--ten-million adds a 10M step.
 bench: install
 	$(BIN)/python -m benchmarks.pipeline $(BENCH_ARGS)

@@ -11,7 +11,7 @@ full topic to rows queryable in ClickHouse, with its memory, CPU, bytes on disk
 and query times. Then the produce-to-queryable latency at a steady input rate,
 and two consumers in one group against one. Writes a JSON file and a Markdown
 table, and prints the table. 100k and 1M take about twelve minutes on two cores;
-``--ten-million`` adds a 10M step of about an hour more.
+``--ten-million`` adds a 10M step of about 45 minutes more.
 """
 
 from __future__ import annotations
@@ -181,7 +181,7 @@ def scale_out(settings: Settings, bootstrap: str, pool: feed.Pool, events: int, 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--events", default="100000,1000000", help="Volumes to run, comma-separated.")
-    parser.add_argument("--ten-million", action="store_true", help="Add a 10,000,000-event step (about an hour).")
+    parser.add_argument("--ten-million", action="store_true", help="Add a 10,000,000-event step (about 45 minutes).")
     parser.add_argument("--pool", type=int, default=200_000,
                         help="Distinct simulated events; larger volumes send copies with fresh event ids.")
     parser.add_argument("--keep", type=int, default=200_000,
