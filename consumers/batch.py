@@ -13,10 +13,9 @@ import datetime as dt
 import hashlib
 import time
 from collections.abc import Sequence
-from itertools import chain
 from dataclasses import dataclass, field
+from itertools import chain
 from typing import Any
-
 
 
 @dataclass(slots=True)

@@ -40,11 +40,12 @@ def _client(url: str, database: str) -> Client:
     parsed = urlparse(url)
     if parsed.scheme == "chdb":
         client = clickhouse_connect.get_client(interface="chdb", path=chdb_path(url), database=database)
-        _compiled_inserts(client)
-        return client
-    if parsed.scheme in ("http", "https"):
-        return clickhouse_connect.get_client(dsn=url, database=database, native_codec="rust")
-    raise StoreError(f"CLICKHOUSE_URL must start with chdb://, http:// or https://, not {url!r}")
+    elif parsed.scheme in ("http", "https"):
+        client = clickhouse_connect.get_client(dsn=url, database=database)
+    else:
+        raise StoreError(f"CLICKHOUSE_URL must start with chdb://, http:// or https://, not {url!r}")
+    _compiled_inserts(client)
+    return client
 
 
 class _CompiledInserts:
@@ -69,7 +70,8 @@ def _compiled_inserts(client: Client) -> None:
     # documented as ignored there), though the engine reads the same Native blocks as a server.
     # Building them in the compiled codec halves the cost of an insert, which was the largest part
     # of the consumer's time after decoding. Results keep the Python reader the rest of the code
-    # was written against. tests/test_store.py fails if a new client version moves this seam.
+    # was written against, and a server client is given the same split, so both read alike.
+    # tests/test_store.py fails if a new client version moves this seam.
     transform = getattr(client, "_transform", None)
     if transform is not None and hasattr(transform, "build_insert"):
         client._transform = _CompiledInserts(transform)  # type: ignore[attr-defined]

@@ -20,10 +20,10 @@ from consumers.tables import PERSONAL_TABLES, POSITION
 from consumers.usage.rebuild import cells_of, rebuild_cells
 
 _SYNC = {"mutations_sync": 2}
-# Retention facts that name the person: when their newsletter or marketing ended. Facts
-# about a tenant or a contact id stay: other people's retention depends on them.
 # An identifier row of an event the person's erasure keeps (binds the positions as ``kept``).
 _KEPT = f"{POSITION} IN {{kept:Array(Tuple(String, UInt32, UInt64))}}"
+# Retention facts that name the person: when their newsletter or marketing ended. Facts
+# about a tenant or a contact id stay: other people's retention depends on them.
 _OWN_FACTS = "scope_kind = 'subject' AND scope = {s:String}"
 
 
