@@ -14,7 +14,7 @@ from collections.abc import Iterable
 from kafka import KafkaProducer
 
 from schemas import wire
-from schemas.models import Event
+from schemas.models import Event, topic_name
 from schemas.registry import FileSchemaRegistry
 
 # Keyed by person rather than tenant: prospects have no tenant, and consent is per person.
@@ -47,7 +47,7 @@ class EventProducer:
         self.sent = 0
 
     def topic_for(self, event: Event) -> str:
-        return f"{self.topic_prefix}.{event.FAMILY}"
+        return topic_name(self.topic_prefix, event.FAMILY)
 
     def encode(self, event: Event) -> bytes:
         return wire.encode(self.registry.current(type(event)), event.model_dump())
@@ -64,6 +64,18 @@ class EventProducer:
             self.send(event)
             n += 1
         return n
+
+    def send_and_wait(self, events: Iterable[Event], timeout: float = 30.0) -> int:
+        """Send the events and return once the broker has acknowledged every one.
+
+        Raises kafka-python's error for the first event the broker refused or did not
+        acknowledge within ``timeout`` seconds; the events before it may have been stored.
+        """
+        futures = [self.send(e) for e in events]
+        self.producer.flush(timeout=timeout)
+        for f in futures:
+            f.get(timeout=timeout)
+        return len(futures)
 
     def flush(self, timeout: float | None = None) -> None:
         self.producer.flush(timeout=timeout)

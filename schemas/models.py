@@ -14,45 +14,19 @@ says which model a line is.
 from __future__ import annotations
 
 import datetime as dt
-import uuid
 from enum import StrEnum
-from typing import Annotated, Any, ClassVar
 
-from pydantic import AfterValidator, AwareDatetime, BaseModel, ConfigDict, Field, model_validator
+from pydantic import Field, model_validator
 
-IDENTIFIER = {"pii": "identifier"}
-
-
-def _to_millis(v: dt.datetime) -> dt.datetime:
-    # Avro's timestamp-millis keeps milliseconds in UTC; truncating on the way in
-    # makes a model equal to its own round trip through the wire format.
-    return v.astimezone(dt.UTC).replace(microsecond=v.microsecond // 1000 * 1000)
-
-
-Timestamp = Annotated[AwareDatetime, AfterValidator(_to_millis)]
-
-
-def identifier(default: Any = ..., **kw: Any) -> Any:
-    """A field holding a direct identifier (name, e-mail, phone, free text)."""
-    return Field(default, json_schema_extra=IDENTIFIER, **kw)
-
-
-class _Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
-
-
-# --- shared types ------------------------------------------------------------------
-
-
-class PersonRole(StrEnum):
-    actor = "actor"
-    creator = "creator"
-    last_updater = "last_updater"
-    subject = "subject"
-    administrator = "administrator"
-    participant = "participant"
-    contact = "contact"
-    recipient = "recipient"
+# Re-exported (``X as X``): code that builds events reads the contract as one vocabulary, m.Envelope
+# beside m.UsageActivity, wherever each is defined.
+from schemas.envelope import Envelope as Envelope
+from schemas.envelope import Event as Event
+from schemas.envelope import Person as Person
+from schemas.envelope import PersonRole as PersonRole
+from schemas.envelope import Producer as Producer
+from schemas.envelope import Timestamp, identifier
+from schemas.envelope import identifier_fields as identifier_fields
 
 
 class SubscriptionType(StrEnum):
@@ -65,54 +39,6 @@ class ContactChannel(StrEnum):
     email = "email"
     phone = "phone"
     letter = "letter"
-
-
-class Person(_Strict):
-    role: PersonRole
-    email: str | None = identifier(None)
-    phone: str | None = identifier(None)
-
-    @model_validator(mode="after")
-    def _reachable(self) -> Person:
-        if not (self.email or self.phone):
-            raise ValueError("a person needs an e-mail or, where none was collected, a phone number")
-        return self
-
-
-class Producer(_Strict):
-    service: str = Field(min_length=1)
-    version: str = Field(min_length=1)
-
-
-class Envelope(_Strict):
-    event_id: uuid.UUID
-    event_type: str
-    occurred_at: Timestamp
-    tenant_id: str | None = None
-    people: list[Person]
-    producer: Producer
-    processing_region: str = Field(pattern=r"^[A-Z]{2}$")
-
-
-class Event(_Strict):
-    """Base of every event model: an envelope plus the payload fields of one schema."""
-
-    SCHEMA: ClassVar[str]
-    FAMILY: ClassVar[str]
-    EVENT_TYPES: ClassVar[tuple[str, ...]]
-
-    envelope: Envelope
-
-    @model_validator(mode="after")
-    def _event_type_fits(self) -> Event:
-        if self.envelope.event_type not in self.EVENT_TYPES:
-            raise ValueError(
-                f"event_type {self.envelope.event_type!r} is not one of {self.SCHEMA}'s: {', '.join(self.EVENT_TYPES)}"
-            )
-        return self
-
-    def person(self, role: PersonRole) -> Person | None:
-        return next((p for p in self.envelope.people if p.role == role), None)
 
 
 # --- usage and access (activity B) ------------------------------------------------
@@ -405,10 +331,6 @@ MODEL_BY_EVENT_TYPE: dict[str, type[Event]] = {t: m for m in EVENT_MODELS for t 
 FAMILIES: tuple[str, ...] = tuple(dict.fromkeys(m.FAMILY for m in EVENT_MODELS))
 
 
-def identifier_fields(model: type[BaseModel]) -> frozenset[str]:
-    """Names of the fields of ``model`` marked as direct identifiers."""
-    return frozenset(
-        name
-        for name, f in model.model_fields.items()
-        if isinstance(f.json_schema_extra, dict) and f.json_schema_extra.get("pii") == "identifier"
-    )
+def topic_name(prefix: str, family: str) -> str:
+    """The topic that carries one family's events: ``<prefix>.<family>``, for producers and consumers alike."""
+    return f"{prefix}.{family}"

@@ -16,19 +16,18 @@ subscription type, a departed contact's date) is still validated by pydantic.
 from __future__ import annotations
 
 import datetime as dt
-import io
 import re
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from fastavro import parse_schema, schemaless_reader
+from fastavro import parse_schema
 from pydantic import BaseModel, ValidationError
 
 from schemas import wire
+from schemas.envelope import Envelope, Event, Person, Producer
 from schemas.errors import InvalidEvent, UndecodableMessage, validation_summary
-from schemas.models import Envelope, Event, Person, Producer
 from schemas.registry import FileSchemaRegistry, RegisteredSchema
 
 EPOCH = dt.datetime(1970, 1, 1, tzinfo=dt.UTC)
@@ -140,17 +139,7 @@ class EventReader:
 
     def decode(self, data: bytes) -> tuple[Shape, dict[str, Any]]:
         shape = self.shape(wire.schema_id_of(data))
-        buf = io.BytesIO(data)
-        buf.seek(wire.HEADER_SIZE)
-        try:
-            record = schemaless_reader(buf, shape.plain, None)
-        except Exception as exc:  # fastavro raises assorted types for truncated or corrupt bodies
-            raise UndecodableMessage(
-                f"Avro body does not decode as {shape.schema.name} (id {shape.schema.id}): {exc!r}"
-            ) from exc
-        if buf.tell() != len(data):
-            raise UndecodableMessage(f"{len(data) - buf.tell()} trailing bytes after a {shape.schema.name} record")
-        return shape, record
+        return shape, wire.read_body(data, shape.schema, shape.plain)
 
     def check(self, shape: Shape, record: dict[str, Any], data: bytes) -> None:
         """Raise InvalidEvent where the model would refuse the record (UndecodableMessage for a malformed id)."""

@@ -32,12 +32,20 @@ def schema_id_of(data: bytes) -> int:
 def decode(registry: FileSchemaRegistry, data: bytes) -> tuple[RegisteredSchema, dict[str, Any]]:
     """Read one message; raises NotWireFormat, UnknownSchemaId or UndecodableMessage."""
     schema = registry.by_id(schema_id_of(data))
+    return schema, read_body(data, schema, schema.parsed)
+
+
+def read_body(data: bytes, schema: RegisteredSchema, parsed: Any) -> dict[str, Any]:
+    """The Avro record after the header, read with ``parsed`` (the schema, or a variant of it with the same bytes).
+
+    Raises UndecodableMessage for a body that is truncated, corrupt, or followed by trailing bytes.
+    """
     buf = io.BytesIO(data)
     buf.seek(_HEADER.size)
     try:
-        record = schemaless_reader(buf, schema.parsed, None)
+        record = schemaless_reader(buf, parsed, None)
     except Exception as exc:  # fastavro raises assorted types for truncated or corrupt bodies
         raise UndecodableMessage(f"Avro body does not decode as {schema.name} (id {schema.id}): {exc!r}") from exc
     if buf.tell() != len(data):
         raise UndecodableMessage(f"{len(data) - buf.tell()} trailing bytes after a {schema.name} record")
-    return schema, record
+    return record

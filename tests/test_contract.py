@@ -16,8 +16,14 @@ from pydantic import AwareDatetime, BaseModel
 
 from producers.simulate import simulate
 from schemas import wire
-from schemas.errors import NotWireFormat, RejectedMessage, UndecodableMessage, UnknownSchemaId
-from schemas.models import EVENT_MODELS, MODEL_BY_EVENT_TYPE, Event, _to_millis
+from schemas.envelope import _to_millis
+from schemas.errors import (
+    NotWireFormat,
+    RejectedMessage,
+    UndecodableMessage,
+    UnknownSchemaId,
+)
+from schemas.models import EVENT_MODELS, MODEL_BY_EVENT_TYPE, Event
 from schemas.registry import AVRO_DIR, FileSchemaRegistry, avsc_path, self_contained
 
 REGISTRY = FileSchemaRegistry()
