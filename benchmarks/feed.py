@@ -20,6 +20,7 @@ from kafka import KafkaProducer
 from producers.sdk import message_key
 from producers.simulate import simulate
 from schemas import wire
+from schemas.models import topic_name
 from schemas.registry import FileSchemaRegistry
 
 # Header (magic byte, schema id), then the event id's length (zigzag varint of 36), then the id.
@@ -82,7 +83,7 @@ def fill(bootstrap: str, prefix: str, pool: Pool, total: int,
     out = producer(bootstrap)
     started = time.perf_counter()
     for i, m in enumerate(stream(pool, total), start=1):
-        out.send(f"{prefix}.{m.family}", key=m.key, value=m.value)
+        out.send(topic_name(prefix, m.family), key=m.key, value=m.value)
         if progress and i % 50_000 == 0:
             progress(i)
     out.flush()
@@ -106,7 +107,7 @@ def send_at_rate(bootstrap: str, prefix: str, pool: Pool, rate: float, seconds: 
         # Sleeping for less than a couple of milliseconds overshoots; wait in short bursts instead.
         if (wait := started + sent / rate - time.perf_counter()) > 0.002:
             time.sleep(wait)
-        out.send(f"{prefix}.{m.family}", key=m.key, value=with_new_id(m.value))
+        out.send(topic_name(prefix, m.family), key=m.key, value=with_new_id(m.value))
         sent += 1
     out.flush()
     out.close()

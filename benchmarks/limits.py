@@ -13,16 +13,16 @@ from dataclasses import dataclass
 
 from kafka import KafkaConsumer
 
-from consumers.batch import PartitionBatch
-from consumers.consent import ConsentLedger
-from consumers.policy import Policy
-from consumers.processing import MessageProcessor
-from consumers.pseudonym import Pseudonymizer
-from consumers.sink import ClickHouseSink
-from consumers.store import Store
-from consumers.tagging import Tagger
+from consumers.identity.pseudonym import Pseudonymizer
+from consumers.pipeline.batch import PartitionBatch
+from consumers.pipeline.consent import ConsentLedger
+from consumers.pipeline.processing import MessageProcessor
+from consumers.pipeline.sink import ClickHouseSink
+from consumers.pipeline.tagging import Tagger
+from consumers.policy.model import Policy
+from consumers.store.store import Store
 from schemas import wire
-from schemas.models import FAMILIES
+from schemas.models import FAMILIES, topic_name
 from schemas.registry import FileSchemaRegistry
 
 
@@ -42,7 +42,7 @@ def consume_raw(bootstrap: str, prefix: str, expect: int, keep: int) -> tuple[Ra
         bootstrap_servers=bootstrap, enable_auto_commit=False, group_id=None,
         max_partition_fetch_bytes=8 * 1024 * 1024, fetch_max_bytes=64 * 1024 * 1024,
     )  # fmt: skip
-    partitions = [tp for f in FAMILIES for tp in _partitions(consumer, f"{prefix}.{f}")]
+    partitions = [tp for f in FAMILIES for tp in _partitions(consumer, topic_name(prefix, f))]
     consumer.assign(partitions)
     consumer.seek_to_beginning()
     values: list[bytes] = []

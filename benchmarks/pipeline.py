@@ -34,8 +34,7 @@ from rich.console import Console
 
 from benchmarks import feed, limits
 from benchmarks.report import markdown
-from consumers.policy import load_policy
-from consumers.store import open_store
+from consumers.policy.model import Policy
 from lineage import wiring
 from lineage.settings import Settings
 from lineage.topics import ensure_topics
@@ -47,8 +46,8 @@ def topics_for(settings: Settings, prefix: str) -> Settings:
     return settings.model_copy(update={"topic_prefix": prefix, "dead_letter_topic": f"{prefix}.dead-letter"})
 
 
-def create_topics(settings: Settings, bootstrap: str) -> list[str]:
-    specs = wiring.topic_specs(settings, load_policy())
+def create_topics(settings: Settings, policy: Policy, bootstrap: str) -> list[str]:
+    specs = wiring.topic_specs(settings, policy)
     ensure_topics(bootstrap, specs)
     return [s.name for s in specs]
 
@@ -87,11 +86,11 @@ def result_of(proc: subprocess.Popen, folder: Path, what: str) -> dict[str, Any]
     return json.loads((folder / "result.json").read_text())
 
 
-def one_volume(settings: Settings, bootstrap: str, pool: feed.Pool, events: int, keep: int, run_id: str,
-               work: Path, limit_store) -> dict[str, Any]:  # fmt: skip
+def one_volume(settings: Settings, policy: Policy, bootstrap: str, pool: feed.Pool, events: int, keep: int,
+               run_id: str, work: Path, limit_store) -> dict[str, Any]:  # fmt: skip
     prefix = f"bench{run_id}v{events}"
     local = topics_for(settings, prefix)
-    names = create_topics(local, bootstrap)
+    names = create_topics(local, policy, bootstrap)
     figures: dict[str, Any] = {"events": events}
     try:
         console.print(f"[bold]{events:,} events[/]: producing")
@@ -105,7 +104,7 @@ def one_volume(settings: Settings, bootstrap: str, pool: feed.Pool, events: int,
         console.print(f"  fastavro decoding {len(values):,} of them")
         figures["avro_decode"] = {"records_per_second": limits.decode(values).per_second, "sample": len(values)}
         console.print("  column inserts of already-tagged rows")
-        batches = limits.tagged_batches(values, load_policy(), settings.batch_max_records)
+        batches = limits.tagged_batches(values, policy, settings.batch_max_records)
         db = f"limits_{run_id}_{events}"
         store = limit_store(db)
         try:
@@ -125,10 +124,10 @@ def one_volume(settings: Settings, bootstrap: str, pool: feed.Pool, events: int,
     return figures
 
 
-def latency(settings: Settings, bootstrap: str, pool: feed.Pool, rate: float, seconds: float, run_id: str,
-            work: Path) -> dict[str, Any]:  # fmt: skip
+def latency(settings: Settings, policy: Policy, bootstrap: str, pool: feed.Pool, rate: float, seconds: float,
+            run_id: str, work: Path) -> dict[str, Any]:  # fmt: skip
     prefix = f"bench{run_id}lat{rate:.0f}"
-    names = create_topics(topics_for(settings, prefix), bootstrap)
+    names = create_topics(topics_for(settings, prefix), policy, bootstrap)
     folder = work / f"latency-{rate:.0f}"
     folder.mkdir()
     ready = folder / "ready"
@@ -148,11 +147,11 @@ def latency(settings: Settings, bootstrap: str, pool: feed.Pool, rate: float, se
         delete_topics(bootstrap, names)
 
 
-def scale_out(settings: Settings, bootstrap: str, pool: feed.Pool, events: int, run_id: str,
+def scale_out(settings: Settings, policy: Policy, bootstrap: str, pool: feed.Pool, events: int, run_id: str,
               work: Path) -> dict[str, Any]:  # fmt: skip
     """The same topic read by one consumer, then by two in one group (each with its own embedded store)."""
     prefix = f"bench{run_id}scale"
-    names = create_topics(topics_for(settings, prefix), bootstrap)
+    names = create_topics(topics_for(settings, prefix), policy, bootstrap)
     try:
         console.print(f"[bold]scale-out[/]: {events:,} events, one consumer, then two in one group")
         feed.fill(bootstrap, prefix, pool, events)
@@ -202,7 +201,8 @@ def main() -> None:
     out_dir.mkdir(parents=True, exist_ok=True)
     run_id = uuid.uuid4().hex[:6]
     started = time.perf_counter()
-    bootstrap = wiring.bootstrap_servers(settings, start_local=True)
+    parts = wiring.Parts(settings)
+    bootstrap = parts.bootstrap(start_local=True)
     console.print(f"broker {bootstrap}; simulating and encoding a pool of {min(args.pool, max(volumes)):,} events")
     pool = feed.build_pool(min(args.pool, max(volumes)))
     results: dict[str, Any] = {
@@ -213,17 +213,17 @@ def main() -> None:
     }
     with tempfile.TemporaryDirectory(prefix="lineage-bench-") as tmp:
         work = Path(tmp)
-        policy = load_policy()
+        policy = parts.policy
         limit_url = f"chdb://{work / 'limits'}"
         for events in volumes:
-            figures = one_volume(settings, bootstrap, pool, events, args.keep, run_id, work,
-                                 lambda db: open_store(limit_url, db, policy))  # fmt: skip
+            figures = one_volume(settings, policy, bootstrap, pool, events, args.keep, run_id, work,
+                                 lambda db: wiring.open_store(limit_url, db, policy))  # fmt: skip
             results["volumes"].append(figures)
         if args.latency_seconds > 0:
-            results["latency"] = [latency(settings, bootstrap, pool, float(rate), args.latency_seconds, run_id, work)
+            results["latency"] = [latency(settings, policy, bootstrap, pool, float(rate), args.latency_seconds, run_id, work)
                                   for rate in args.latency_rate.split(",") if rate.strip()]  # fmt: skip
         if args.scale_events > 0:
-            results["scale_out"] = scale_out(settings, bootstrap, pool, args.scale_events, run_id, work)
+            results["scale_out"] = scale_out(settings, policy, bootstrap, pool, args.scale_events, run_id, work)
     results["seconds"] = time.perf_counter() - started
     stamp = dt.datetime.now(dt.UTC).strftime("%Y%m%dT%H%M%SZ")
     table = markdown(results)

@@ -19,9 +19,7 @@ from pyinstrument import Profiler
 
 from benchmarks import feed
 from benchmarks.pipeline import create_topics, delete_topics, topics_for
-from consumers.policy import load_policy
-from consumers.service import TaggingConsumer
-from consumers.store import open_store
+from consumers.pipeline.consumer import TaggingConsumer
 from lineage import wiring
 from lineage.settings import Settings
 
@@ -34,16 +32,16 @@ def main() -> None:
     args = parser.parse_args()
 
     base = Settings()
-    bootstrap = wiring.bootstrap_servers(base, start_local=True)
+    parts = wiring.Parts(base)
+    bootstrap = parts.bootstrap(start_local=True)
     prefix = f"profile{uuid.uuid4().hex[:6]}"
     settings = topics_for(base, prefix).model_copy(update={"consumer_group": prefix, "pseudonym_key": SecretStr("profile-key")})
-    names = create_topics(settings, bootstrap)
+    names = create_topics(settings, parts.policy, bootstrap)
     try:
         feed.fill(bootstrap, prefix, feed.build_pool(min(args.pool, args.events)), args.events)
         with tempfile.TemporaryDirectory(prefix="lineage-profile-") as tmp:
-            policy = load_policy()
-            store = open_store(f"chdb://{tmp}", "profile", policy)
-            consumer = TaggingConsumer(settings, store, policy, bootstrap)
+            store = wiring.open_store(f"chdb://{tmp}", "profile", parts.policy)
+            consumer = TaggingConsumer(wiring.consumer_config(settings, bootstrap), store, parts.policy)
             profiler = Profiler(interval=0.002)
             profiler.start()
             stats = consumer.run(max_messages=args.events, until_idle=30)

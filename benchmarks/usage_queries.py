@@ -18,9 +18,11 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
-from consumers.policy import load_policy
-from consumers.store import Store, open_store
+from consumers.policy.loader import load_policy
+from consumers.store.store import Store
 from consumers.usage import queries as q
+from lineage import wiring
+from lineage.settings import Settings
 
 # Shaped like the simulation of `lineage demo`: tenants of about 15 users, each user working in a
 # few components, most records created and last updated by the same person, over 60 days.
@@ -78,9 +80,9 @@ def fill(store: Store, events: int) -> float:
 
 
 def object_to_product_insight(store: Store, people: int) -> None:
-    from consumers.rights.controls import ControlKind, Controls
+    from consumers.store.controls import ControlKind
 
-    controls = Controls(store)
+    controls = wiring.controls(store)
     for person in range(0, people * 97, 97):
         subject = store.scalar("SELECT lower(hex(SHA256(toString({p:UInt32}))))", {"p": person % (TENANTS * PER_TENANT)})
         controls.set(subject, ControlKind.objection, f"bench-{person}", "benchmark", purpose="product_insight")
@@ -104,7 +106,7 @@ def main() -> None:
     parser.add_argument("--json", type=Path, help="Also write the figures to this file.")
     args = parser.parse_args()
     with tempfile.TemporaryDirectory(prefix="usage-bench-") as folder:
-        store = open_store(f"chdb://{folder}", "bench", load_policy())
+        store = wiring.open_store(f"chdb://{folder}", "bench", load_policy(Settings().policy_path))
         seconds = fill(store, args.events)
         rollup_rows = int(store.scalar("SELECT count() FROM usage_daily"))
         print(f"{args.events:,} events stored in {seconds:.1f} s; usage_daily holds {rollup_rows:,} rows "

@@ -22,11 +22,13 @@ import time
 from pathlib import Path
 from typing import Any
 
-from consumers.batch import PartitionBatch
-from consumers.policy import load_policy
-from consumers.service import ConsumeStats, TaggingConsumer
-from consumers.store import Store, open_store
+from consumers.pipeline.batch import PartitionBatch
+from consumers.pipeline.consumer import ConsumeStats, TaggingConsumer
+from consumers.policy.loader import load_policy
+from consumers.policy.model import Policy
+from consumers.store.store import Store
 from lineage.settings import Settings
+from lineage.wiring import consumer_config, open_store
 
 _PAGE = os.sysconf("SC_PAGE_SIZE")
 
@@ -97,12 +99,11 @@ def store_cost(store: Store) -> dict[str, Any]:
     }
 
 
-def query_costs(store: Store) -> dict[str, Any]:
+def query_costs(store: Store, policy: Policy) -> dict[str, Any]:
     from consumers.retention.run import RetentionRun
     from consumers.rights.export import Exporter
     from consumers.usage import queries as q
 
-    policy = load_policy()
     # A person in the middle of the data, as a privacy officer would get them: by their subject id.
     subject = store.scalar("SELECT actor_id FROM events WHERE actor_id != '' ORDER BY cityHash64(event_id) LIMIT 1")
     exporter = Exporter(store, policy)
@@ -148,7 +149,7 @@ def main() -> None:
         clickhouse_url=f"chdb://{args.store}", clickhouse_database=args.database, pseudonym_key="benchmark-key",
         consumer_session_timeout_ms=10_000,
     )  # fmt: skip
-    policy = load_policy()
+    policy = load_policy(settings.policy_path)
     store = open_store(settings.store_url, settings.clickhouse_database, policy)
     lags: list[float] = []
 
@@ -159,7 +160,8 @@ def main() -> None:
         for batch in batches:
             lags.extend(now_ms - t for t in batch.produced_ms)
 
-    consumer = TaggingConsumer(settings, store, policy, args.bootstrap, after_store=measure_lag if args.latency else None)
+    consumer = TaggingConsumer(consumer_config(settings, args.bootstrap), store, policy,
+                               after_store=measure_lag if args.latency else None)  # fmt: skip
     sampler = Sampler()
     rss_before, cpu_before = rss_bytes(), cpu_seconds()
     if args.ready:
@@ -212,7 +214,7 @@ def main() -> None:
                                 "max": max(lags, default=0.0), "mean": statistics.fmean(lags) if lags else 0.0}  # fmt: skip
     if args.costs:
         result["store"] = store_cost(store)
-        result["queries"] = query_costs(store)
+        result["queries"] = query_costs(store, policy)
     args.out.write_text(json.dumps(result, indent=2))
 
 

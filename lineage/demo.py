@@ -3,21 +3,19 @@
 from __future__ import annotations
 
 import datetime as dt
-import time
 from dataclasses import dataclass
 
 from rich.console import Console
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
-from consumers.policy import load_policy
-from consumers.service import ConsumeStats, TaggingConsumer
-from consumers.store import Store
+from consumers.pipeline.consumer import ConsumeStats
+from consumers.store.store import Store
 from consumers.usage.queries import top_components
+from consumers.usage.report import write_report
 from lineage import wiring
+from lineage.ingest import consume, produce_simulation
 from lineage.settings import Settings
-from producers.sdk import EventProducer
-from producers.simulate import simulate
+from lineage.wiring import Parts
 
 
 @dataclass
@@ -28,48 +26,19 @@ class DemoResult:
     since: dt.datetime
 
 
-def _progress(console: Console) -> Progress:
-    return Progress(
-        TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(), console=console
-    )
-
-
-def produce_simulation(settings: Settings, bootstrap: str, n: int, seed: int | None, console: Console) -> float:
-    """Simulate ``n`` events and send them; returns the seconds it took."""
-    seed = seed if seed is not None else time.time_ns() % 2**32
-    started = time.perf_counter()
-    with EventProducer(bootstrap, settings.topic_prefix) as producer, _progress(console) as bar:
-        task = bar.add_task(f"producing {n:,} simulated events (seed {seed})", total=n)
-        for i, event in enumerate(simulate(n, seed=seed), start=1):
-            producer.send(event)
-            if i % 1000 == 0 or i == n:
-                bar.update(task, completed=i)
-        producer.flush()
-    return time.perf_counter() - started
-
-
-def consume(settings: Settings, bootstrap: str, store: Store, until_idle: float, expect: int | None,
-            console: Console) -> ConsumeStats:  # fmt: skip
-    consumer = TaggingConsumer(settings, store, load_policy(settings.policy_path), bootstrap)
-    with _progress(console) as bar:
-        task = bar.add_task("consuming, tagging, storing", total=expect)
-        return consumer.run(until_idle=until_idle, on_progress=lambda s: bar.update(task, completed=s.consumed))
-
-
 def run_demo(settings: Settings, events: int, seed: int | None, console: Console) -> DemoResult:
-    settings = wiring.demo_key(settings)
-    bootstrap = wiring.bootstrap_servers(settings, start_local=True)
+    parts = Parts(wiring.demo_key(settings))
+    settings = parts.settings
+    bootstrap = parts.bootstrap(start_local=True)
     console.print(f"Kafka broker: [bold]{bootstrap}[/]   store: [bold]{settings.store_url}[/] "
                   f"(database {settings.clickhouse_database})")  # fmt: skip
-    store = wiring.store(settings)
-    wiring.prepare_topics(settings, bootstrap)
+    store = parts.store
+    parts.prepare_topics(bootstrap)
     since = dt.datetime.now(dt.UTC)
-    seconds = produce_simulation(settings, bootstrap, events, seed, console)
-    stats = consume(settings, bootstrap, store, until_idle=3.0, expect=events, console=console)
+    seconds = produce_simulation(parts, bootstrap, events, seed, console)
+    stats = consume(parts, bootstrap, until_idle=3.0, expect=events, console=console)
     result = DemoResult(events, seconds, stats, since)
     print_summary(store, result, console)
-    from consumers.usage.report import write_report
-
     written = write_report(store, settings.home / "report.html")
     console.print(f"Usage report: [bold]{written.path}[/] (open it in a browser; `lineage usage --help` for the "
                   "questions behind it)")  # fmt: skip

@@ -14,6 +14,8 @@ from pathlib import Path
 from pydantic import AliasChoices, Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from schemas.models import topic_name
+
 
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="LINEAGE_", extra="ignore", populate_by_name=True)
@@ -63,7 +65,7 @@ class Settings(BaseSettings):
 
     # --- Policy and identity ------------------------------------------------------
     policy_path: Path | None = Field(
-        default=None, description="Policy file to tag with. Unset: the policy shipped in consumers/policy/."
+        default=None, description="Policy file to tag with. Unset: the policy shipped in consumers/policy/policy.yaml."
     )
     pseudonym_key: SecretStr | None = Field(
         default=None,
@@ -105,4 +107,4 @@ class Settings(BaseSettings):
         return self.home / "kafka"
 
     def topic(self, family: str) -> str:
-        return f"{self.topic_prefix}.{family}"
+        return topic_name(self.topic_prefix, family)

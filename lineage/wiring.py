@@ -1,46 +1,97 @@
-"""Builds the real parts from the settings: which broker, which store, which key.
+"""The composer: the one place that builds the parts from the settings and connects them.
 
-The rest of the code receives what this module returns and never asks which
-implementation it got.
+Which broker, which store, which key, which tables: decided here, once per
+command, and handed down. The parts below never read the settings and never ask
+which implementation they got. This is also where the parts meet: every part's
+tables go to the store in one list (``TABLE_SETS``), the retention job's TTLs
+follow the policy when the store opens, and a person's controls reach the usage
+rollups through the ``Recount`` connected here.
 """
 
 from __future__ import annotations
 
 import os
 import secrets
+from functools import cached_property
 from pathlib import Path
-from typing import TYPE_CHECKING
 
-from consumers.policy import Policy, load_policy
-from consumers.retention.terms import Term
-from consumers.store import Store, open_store
-from lineage.broker import LocalBroker
+from consumers.identity.pseudonym import Pseudonymizer
+from consumers.pipeline import tables as pipeline_tables
+from consumers.pipeline.config import ConsumerConfig
+from consumers.pipeline.consumer import FlushHook, TaggingConsumer
+from consumers.policy.loader import load_policy
+from consumers.policy.model import Policy
+from consumers.policy.terms import Term
+from consumers.retention import tables as retention_tables
+from consumers.retention.policy_schema import sync_policy_schema
+from consumers.retention.run import RetentionRun
+from consumers.rights import tables as rights_tables
+from consumers.rights.dead_letters import DeadLetterPurge
+from consumers.rights.office import RightsOffice
+from consumers.store import controls as controls_tables
+from consumers.store import events as event_tables
+from consumers.store import store as store_module
+from consumers.store.controls import Controls
+from consumers.store.store import Store
+from consumers.usage import rollups as usage_tables
+from consumers.usage.rebuild import recount
+from lineage.broker.local import LocalBroker
 from lineage.settings import Settings
 from lineage.topics import TopicSpec, ensure_topics
 from schemas.models import FAMILIES
 
-if TYPE_CHECKING:
-    from consumers.rights.office import RightsOffice
-
-
 _DAY_MS = 86_400_000
+
+# Every part's tables, in the order the store creates them: the shared tables first, a view after what it reads.
+TABLE_SETS = (
+    event_tables.TABLES,
+    controls_tables.TABLES,
+    pipeline_tables.TABLES,
+    rights_tables.TABLES,
+    retention_tables.TABLES,
+    usage_tables.TABLES,
+)
 
 
 class NoBroker(Exception):
     """No broker configured or running."""
 
 
-def bootstrap_servers(settings: Settings, start_local: bool = False) -> str:
-    """KAFKA_BOOTSTRAP_SERVERS if set; else the local broker, started if asked to."""
-    if settings.kafka_bootstrap_servers:
-        return settings.kafka_bootstrap_servers
-    broker = LocalBroker.from_settings(settings)
-    if start_local:
-        return broker.start()
-    status = broker.status()
-    if not status.running:
-        raise NoBroker("no Kafka broker: run `lineage kafka start`, or set KAFKA_BOOTSTRAP_SERVERS")
-    return status.bootstrap
+def local_broker(settings: Settings) -> LocalBroker:
+    """The broker `lineage kafka start` runs, with its jars and data under the home folder."""
+    return LocalBroker(
+        libs_dir=settings.kafka_home / "libs",
+        data_dir=settings.kafka_home / "data",
+        port=settings.kafka_port,
+        controller_port=settings.kafka_controller_port,
+        heap=settings.kafka_heap,
+    )
+
+
+def open_store(url: str, database: str, policy: Policy) -> Store:
+    """The store with every part's tables, and the TTLs and retention facts the policy asks for."""
+    store = store_module.open_store(url, database, TABLE_SETS)
+    sync_policy_schema(store, policy)
+    return store
+
+
+def controls(store: Store) -> Controls:
+    """The subject controls, with every change recounted in the usage rollups."""
+    return Controls(store, recount(store))
+
+
+def consumer_config(settings: Settings, bootstrap: str) -> ConsumerConfig:
+    return ConsumerConfig(
+        bootstrap=bootstrap,
+        topics=tuple(settings.topic(f) for f in FAMILIES),
+        group=settings.consumer_group,
+        dead_letter_topic=settings.dead_letter_topic,
+        pseudonym_key=settings.pseudonym_secret(),
+        session_timeout_ms=settings.consumer_session_timeout_ms,
+        batch_max_records=settings.batch_max_records,
+        batch_max_seconds=settings.batch_max_seconds,
+        controls_refresh_seconds=settings.controls_refresh_seconds,
+    )
 
 
 def _retention(term: str) -> dict[str, str]:
@@ -57,15 +108,6 @@ def topic_specs(settings: Settings, policy: Policy) -> list[TopicSpec]:
     return specs + [TopicSpec(settings.dead_letter_topic, 1, _retention(policy.topics.dead_letters))]
 
 
-def prepare_topics(settings: Settings, bootstrap: str) -> list[str]:
-    """Create missing topics and bring every topic's retention in line with the policy."""
-    return ensure_topics(bootstrap, topic_specs(settings, load_policy(settings.policy_path)))
-
-
-def store(settings: Settings) -> Store:
-    return open_store(settings.store_url, settings.clickhouse_database, load_policy(settings.policy_path))
-
-
 def demo_key(settings: Settings) -> Settings:
     """The demo's settings with a pseudonym key: the configured one, else one kept in the home folder."""
     if settings.pseudonym_key or settings.pseudonym_key_file:
@@ -79,16 +121,56 @@ def demo_key(settings: Settings) -> Settings:
     return settings.model_copy(update={"pseudonym_key_file": path})
 
 
-def rights_office(settings: Settings, operator: str | None = None) -> RightsOffice:
-    """The rights office on the configured store; it purges the dead-letter topic when a broker answers."""
-    from consumers.pseudonym import Pseudonymizer
-    from consumers.rights.dead_letters import DeadLetterPurge
-    from consumers.rights.office import RightsOffice
+class Parts:
+    """The parts one command uses, each built on first use from one settings object, and only once.
 
-    pseudonyms = Pseudonymizer(settings.pseudonym_secret())
-    try:
-        purge = DeadLetterPurge(bootstrap_servers(settings), settings.dead_letter_topic)
-    except NoBroker:
-        purge = None
-    return RightsOffice(store(settings), load_policy(settings.policy_path), pseudonyms,
-                        operator or settings.operator, settings.exports_folder, purge)  # fmt: skip
+    The policy file is read and checked once, however many parts need it.
+    """
+
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+
+    @cached_property
+    def policy(self) -> Policy:
+        return load_policy(self.settings.policy_path)
+
+    @cached_property
+    def store(self) -> Store:
+        return open_store(self.settings.store_url, self.settings.clickhouse_database, self.policy)
+
+    def bootstrap(self, start_local: bool = False) -> str:
+        """KAFKA_BOOTSTRAP_SERVERS if set; else the local broker, started if asked to."""
+        if self.settings.kafka_bootstrap_servers:
+            return self.settings.kafka_bootstrap_servers
+        broker = local_broker(self.settings)
+        if start_local:
+            return broker.start()
+        status = broker.status()
+        if not status.running:
+            raise NoBroker("no Kafka broker: run `lineage kafka start`, or set KAFKA_BOOTSTRAP_SERVERS")
+        return status.bootstrap
+
+    def topic_specs(self) -> list[TopicSpec]:
+        return topic_specs(self.settings, self.policy)
+
+    def prepare_topics(self, bootstrap: str) -> list[str]:
+        """Create missing topics and bring every topic's retention in line with the policy."""
+        return ensure_topics(bootstrap, self.topic_specs())
+
+    def consumer(self, bootstrap: str, after_store: FlushHook | None = None) -> TaggingConsumer:
+        """The tagging consumer on the configured store, group and topics."""
+        return TaggingConsumer(consumer_config(self.settings, bootstrap), self.store, self.policy,
+                               after_store=after_store)  # fmt: skip
+
+    def rights_office(self, operator: str | None = None) -> RightsOffice:
+        """The rights office on the configured store; it purges the dead-letter topic when a broker answers."""
+        pseudonyms = Pseudonymizer(self.settings.pseudonym_secret())
+        try:
+            purge = DeadLetterPurge(self.bootstrap(), self.settings.dead_letter_topic)
+        except NoBroker:
+            purge = None
+        return RightsOffice(self.store, self.policy, pseudonyms, operator or self.settings.operator,
+                            self.settings.exports_folder, recount(self.store), purge)  # fmt: skip
+
+    def retention_run(self, operator: str | None = None) -> RetentionRun:
+        return RetentionRun(self.store, self.policy, operator or self.settings.operator or "retention")

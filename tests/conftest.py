@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from lineage.broker import LocalBroker
+from lineage.broker.local import LocalBroker
 
 pytest_plugins = ["pipeline_fixtures"]
 

@@ -17,11 +17,9 @@ import sys
 from kafka import KafkaConsumer
 from kafka.structs import TopicPartition
 
-from consumers.policy import load_policy
-from consumers.service import TaggingConsumer
-from consumers.store import Store
+from consumers.store.store import Store
 from lineage.settings import Settings
-from lineage.wiring import store as open_configured_store
+from lineage.wiring import Parts
 from schemas.models import FAMILIES
 
 
@@ -65,7 +63,8 @@ def report(store: Store) -> dict[str, int]:
 
 def main(argv: list[str]) -> None:
     settings = Settings()
-    store = open_configured_store(settings)
+    parts = Parts(settings)
+    store = parts.store
     mode = argv[0]
     crash_at = int(argv[1]) if len(argv) > 1 else 0
     flushed = 0
@@ -87,7 +86,7 @@ def main(argv: list[str]) -> None:
         store.insert = insert_then_die  # type: ignore[method-assign]
 
     before = written_beyond_commit(settings, store) if mode == "resume" else 0
-    consumer = TaggingConsumer(settings, store, load_policy(), settings.kafka_bootstrap_servers, after_store=after_store)
+    consumer = parts.consumer(settings.kafka_bootstrap_servers, after_store=after_store)  # type: ignore[arg-type]
     stats = consumer.run(until_idle=3)
     out = report(store) | {"written_beyond_commit_before": before, "consumed": stats.consumed}
     print(json.dumps(out))

@@ -15,11 +15,12 @@ from pathlib import Path
 import pytest
 from kafka import KafkaConsumer
 
-from consumers.policy import Policy, load_policy
-from consumers.service import ConsumeStats, TaggingConsumer
-from consumers.store import Store, open_store
+from consumers.pipeline.consumer import ConsumeStats, TaggingConsumer
+from consumers.policy.loader import load_policy
+from consumers.policy.model import Policy
+from consumers.store.store import Store
 from lineage.settings import Settings
-from lineage.wiring import prepare_topics
+from lineage.wiring import Parts, consumer_config, open_store
 from producers.sdk import EventProducer
 from schemas.models import Event
 
@@ -39,14 +40,11 @@ class Pipeline:
 
     def produce(self, events: Iterable[Event]) -> int:
         with EventProducer(self.bootstrap, self.settings.topic_prefix) as producer:
-            futures = [producer.send(e) for e in events]
-            producer.flush()
-            for f in futures:
-                f.get(timeout=30)
-        return len(futures)
+            return producer.send_and_wait(events)
 
     def consumer(self, policy: Policy | None = None, **kw) -> TaggingConsumer:
-        return TaggingConsumer(self.settings, self.store, policy or load_policy(), self.bootstrap, **kw)
+        config = consumer_config(self.settings, self.bootstrap)
+        return TaggingConsumer(config, self.store, policy or load_policy(), **kw)
 
     def consume(self, policy: Policy | None = None, until_idle: float = 1.5, **kw) -> ConsumeStats:
         return self.consumer(policy, **kw).run(until_idle=until_idle)
@@ -90,7 +88,7 @@ def make_pipeline(kafka_bootstrap: str, store_url: str, tmp_path: Path) -> Itera
             **overrides,
         )
         store = open_store(settings.store_url, settings.clickhouse_database, load_policy())
-        prepare_topics(settings, kafka_bootstrap)
+        Parts(settings).prepare_topics(kafka_bootstrap)
         pipeline = Pipeline(settings, store, kafka_bootstrap)
         made.append(pipeline)
         return pipeline

@@ -9,12 +9,12 @@ import sys
 from pathlib import Path
 
 import pytest
+from conftest import REPO, free_port
 from kafka import KafkaConsumer, KafkaProducer
 
-from lineage.broker import LocalBroker, PortInUse
+from lineage.broker.errors import PortInUse
+from lineage.broker.local import LocalBroker
 from lineage.topics import TopicSpec, ensure_topics
-
-from conftest import REPO, free_port
 
 pytestmark = pytest.mark.skipif(
     bool(os.environ.get("KAFKA_BOOTSTRAP_SERVERS")), reason="an external broker is configured; no local one is run"

@@ -54,7 +54,7 @@ def test_the_services_run_real_commands() -> None:
 
 
 def test_the_kafka_image_is_the_version_the_local_broker_runs() -> None:
-    pom = (REPO / "lineage" / "kafka" / "pom.xml").read_text()
+    pom = (REPO / "lineage" / "broker" / "pom.xml").read_text()
     version = re.search(r"<kafka.version>([^<]+)</kafka.version>", pom).group(1)  # type: ignore[union-attr]
     assert COMPOSE["services"]["kafka"]["image"] == f"apache/kafka:{version}"
 

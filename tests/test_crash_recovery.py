@@ -17,8 +17,8 @@ import sys
 from pathlib import Path
 
 import pytest
-
 from pipeline_fixtures import TEST_KEY, Pipeline
+
 from producers.simulate import simulate
 
 pytestmark = pytest.mark.integration

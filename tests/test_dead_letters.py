@@ -7,12 +7,17 @@ from pathlib import Path
 import pytest
 import yaml
 from kafka import KafkaProducer
-
-from consumers.policy import DEFAULT_POLICY, load_policy
 from pipeline_fixtures import Pipeline
 from scenario import known_scenario
+
+from consumers.policy.loader import DEFAULT_POLICY, load_policy
 from schemas import wire
-from schemas.models import NewsletterDelivery, RoleChanged, SubscriptionRequested, UsageActivity
+from schemas.models import (
+    NewsletterDelivery,
+    RoleChanged,
+    SubscriptionRequested,
+    UsageActivity,
+)
 from schemas.registry import FileSchemaRegistry
 
 pytestmark = pytest.mark.integration

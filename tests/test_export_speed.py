@@ -17,11 +17,13 @@ from pathlib import Path
 
 import pytest
 
-from consumers.policy import load_policy
-from consumers.pseudonym import Pseudonymizer
+from consumers.identity.pseudonym import Pseudonymizer
+from consumers.policy.loader import load_policy
 from consumers.rights.office import RightsOffice
-from consumers.store import Store, open_store
-from consumers.tables import EVENT_COLUMNS, IDENTIFIER_COLUMNS
+from consumers.store.events import EVENT_COLUMNS, IDENTIFIER_COLUMNS
+from consumers.store.store import Store
+from consumers.usage.rebuild import recount
+from lineage.wiring import open_store
 
 STORED = 1_000_000
 PEOPLE = 400
@@ -141,7 +143,8 @@ def test_the_store_holds_a_million_events_with_the_target_among_them(million: St
 
 def test_an_access_export_of_thousands_of_events_among_a_million_is_quick(million: Store, tmp_path: Path) -> None:
     """Run with ``pytest -s`` to see the figures; the bound only catches a regression by an order of magnitude."""
-    office = RightsOffice(million, load_policy(), PSEUDONYMS, "officer@test", export_base=tmp_path / "exports")
+    office = RightsOffice(million, load_policy(), PSEUDONYMS, "officer@test", export_base=tmp_path / "exports",
+                          recount=recount(million))
 
     timings = []
     for name in ("first, cold", "second"):

@@ -7,14 +7,14 @@ from pathlib import Path
 
 import pytest
 from kafka import KafkaConsumer
+from pipeline_fixtures import TEST_KEY, Pipeline
+from scenario import ADMIN, READER, STUDENT, known_scenario
 from typer.testing import CliRunner
 
-from consumers.pseudonym import Pseudonymizer
-from consumers.service import CONSUMER_VERSION
+from consumers.identity.pseudonym import Pseudonymizer
+from consumers.pipeline.consumer import CONSUMER_VERSION
 from lineage.cli import app
-from pipeline_fixtures import TEST_KEY, Pipeline
 from producers.jsonl import write_events
-from scenario import ADMIN, READER, STUDENT, known_scenario
 from schemas import wire
 from schemas.models import FAMILIES
 from schemas.registry import FileSchemaRegistry

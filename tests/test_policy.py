@@ -7,12 +7,16 @@ from pathlib import Path
 import pytest
 import yaml
 
-from consumers.consent import ConsentLedger
-from consumers.errors import NoMarketingConsent, NoPolicyEntry, PolicyFileError, ProcessedOutsideEU
-from consumers.policy import DEFAULT_POLICY, load_policy
-from consumers.pseudonym import Pseudonymizer
-from consumers.errors import MissingPseudonymKey
-from consumers.tagging import Tagger
+from consumers.identity.pseudonym import MissingPseudonymKey, Pseudonymizer
+from consumers.pipeline.consent import ConsentLedger
+from consumers.pipeline.errors import (
+    NoMarketingConsent,
+    NoPolicyEntry,
+    ProcessedOutsideEU,
+)
+from consumers.pipeline.tagging import Tagger
+from consumers.policy.errors import PolicyFileError
+from consumers.policy.loader import DEFAULT_POLICY, load_policy
 from schemas.models import MODEL_BY_EVENT_TYPE, Person
 
 POLICY = load_policy()

@@ -7,12 +7,12 @@ import shutil
 from pathlib import Path
 
 import pytest
+from pipeline_fixtures import TEST_KEY, Pipeline
 from playwright.sync_api import sync_playwright
 from typer.testing import CliRunner
 
 from consumers.usage.report import write_report
 from lineage.cli import app
-from pipeline_fixtures import TEST_KEY, Pipeline
 from producers.simulate import simulate
 
 pytestmark = pytest.mark.integration

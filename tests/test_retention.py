@@ -7,18 +7,18 @@ from collections.abc import Callable
 
 import pytest
 from dateutil.relativedelta import relativedelta
-
-from consumers.policy import load_policy
-from consumers.pseudonym import Pseudonymizer
-from consumers.retention.errors import FutureAsOf
-from consumers.retention.run import FACTS_STEP, RetentionRun
-from consumers.retention.status import rule_statuses
-from consumers.store import Store
 from pipeline_fixtures import TEST_KEY, Pipeline
 from retention_scenario import (
     ENDED_5_MONTHS, ENDED_7_MONTHS, LATE_RESTART, LEFT_CONTACT, OLD_PROSPECT, OPTED_OUT, READER, RECENT_PROSPECT,
     RENEWED, STAYING_CONTACT, TWO_SUBSCRIPTIONS, WITHDRAWN, retention_scenario,
 )  # fmt: skip
+
+from consumers.identity.pseudonym import Pseudonymizer
+from consumers.policy.loader import load_policy
+from consumers.retention.errors import FutureAsOf
+from consumers.retention.run import FACTS_STEP, RetentionRun
+from consumers.retention.status import rule_statuses
+from consumers.store.store import Store
 
 pytestmark = pytest.mark.integration
 POLICY = load_policy()
@@ -167,8 +167,8 @@ def test_rows_past_their_ttl_are_gone_after_a_merge_without_any_job(pipeline: Pi
     # The register and the access log follow the same TTL as the request events (request_records, 5 years).
     for years in (6, 4):
         at = now - dt.timedelta(days=365 * years)
-        store.client.insert("access_log", [(at, "officer", "export", f"dsr-{years}", old, "")],
-                            column_names=["at", "operator", "action", "request_id", "subject_id", "detail"])  # fmt: skip
+        store.append("access_log", ("at", "operator", "action", "request_id", "subject_id", "detail"),
+                     [(at, "officer", "export", f"dsr-{years}", old, "")])  # fmt: skip
 
     assert _count(store, "has(subject_ids, {s:String})", s=old) == 1
     assert store.scalar("SELECT count() FROM access_log") == 2
@@ -233,6 +233,7 @@ def test_a_run_refuses_a_future_date_but_a_dry_run_may_look_ahead(pipeline: Pipe
 
 def test_erasing_a_person_removes_the_retention_facts_that_name_them(pipeline: Pipeline) -> None:
     from consumers.rights.erasure import Eraser
+    from consumers.usage.rebuild import recount
 
     now = dt.datetime.now(dt.UTC)
     store = _fed(pipeline, now).store
@@ -241,7 +242,7 @@ def test_erasing_a_person_removes_the_retention_facts_that_name_them(pipeline: P
     assert store.scalar(facts, {"k": "subject", "s": her}) == 2  # subscribed, opted out
     tenant_facts = store.scalar(facts, {"k": "tenant", "s": tenant})
 
-    erased = Eraser(store, POLICY).erase(her)
+    erased = Eraser(store, POLICY, recount(store)).erase(her)
     assert erased.facts_deleted == 2
     assert store.scalar(facts, {"k": "subject", "s": her}) == 0
     # Other people's terms still start from the tenant's facts.

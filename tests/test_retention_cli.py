@@ -8,11 +8,11 @@ from collections.abc import Callable
 
 import pytest
 from kafka.admin import ConfigResource, ConfigResourceType, KafkaAdminClient, NewTopic
+from pipeline_fixtures import TEST_KEY, Pipeline
+from retention_scenario import retention_scenario
 from typer.testing import CliRunner
 
 from lineage.cli import app
-from pipeline_fixtures import TEST_KEY, Pipeline
-from retention_scenario import retention_scenario
 
 pytestmark = pytest.mark.integration
 DAY_MS = 86_400_000

@@ -11,11 +11,12 @@ import yaml
 from hypothesis import given
 from hypothesis import strategies as st
 
-from consumers.errors import PolicyFileError
-from consumers.policy import DEFAULT_POLICY, EventTrigger, load_policy
+from consumers.policy.errors import PolicyFileError
+from consumers.policy.loader import DEFAULT_POLICY, load_policy
+from consumers.policy.model import EventTrigger
+from consumers.policy.terms import InvalidTerm, Term
 from consumers.retention.plan import Fact, due, scope_state
-from consumers.retention.schema import facts_select, ttl_clause
-from consumers.retention.terms import InvalidTerm, Term
+from consumers.retention.policy_schema import facts_select, ttl_clause
 
 POLICY = load_policy()
 SIX_MONTHS = Term.parse("P6M")

@@ -9,17 +9,18 @@ from pathlib import Path
 
 import pytest
 from kafka import KafkaConsumer
-
-from consumers.policy import load_policy
-from consumers.pseudonym import Pseudonymizer, normalise_email
-from consumers.rights.dead_letters import DeadLetterPurge
-from consumers.rights.errors import SubjectUnderErasure
-from consumers.rights.office import RightsOffice
-from consumers.usage.queries import top_components
 from pipeline_fixtures import TEST_KEY, Pipeline
 from scenario import (
     ADMIN, CONTACT, PROSPECT, READER, STUDENT, USER1, USER2, _env, known_scenario,
 )  # fmt: skip
+
+from consumers.identity.pseudonym import Pseudonymizer, normalise_email
+from consumers.policy.loader import load_policy
+from consumers.rights.dead_letters import DeadLetterPurge
+from consumers.rights.errors import SubjectUnderErasure
+from consumers.rights.office import RightsOffice
+from consumers.usage.queries import top_components
+from consumers.usage.rebuild import recount
 from schemas import models as m
 
 pytestmark = pytest.mark.integration
@@ -34,7 +35,7 @@ def sid(email: str) -> str:
 
 def office_for(p: Pipeline, tmp_path: Path) -> RightsOffice:
     return RightsOffice(p.store, POLICY, PSEUDONYMS, "privacy.officer@engage.test", tmp_path / "exports",
-                        DeadLetterPurge(p.bootstrap, p.settings.dead_letter_topic))  # fmt: skip
+                        recount(p.store), DeadLetterPurge(p.bootstrap, p.settings.dead_letter_topic))  # fmt: skip
 
 
 def run_scenario(p: Pipeline) -> list:

@@ -7,12 +7,12 @@ import uuid
 from pathlib import Path
 
 import pytest
+from pipeline_fixtures import TEST_KEY
 from typer.testing import CliRunner
 
-from consumers.policy import load_policy
-from consumers.store import open_store
+from consumers.policy.loader import load_policy
 from lineage.cli import app
-from pipeline_fixtures import TEST_KEY
+from lineage.wiring import open_store
 
 pytestmark = pytest.mark.integration
 

@@ -18,8 +18,8 @@ from pathlib import Path
 import pytest
 from dateutil.relativedelta import relativedelta
 
-from consumers.policy import load_policy
-from consumers.pseudonym import Pseudonymizer
+from consumers.identity.pseudonym import Pseudonymizer
+from consumers.policy.loader import load_policy
 from consumers.rights.access_log import AccessLog
 from consumers.rights.errors import (
     ExportFolderRefused,
@@ -34,7 +34,9 @@ from consumers.rights.errors import (
 from consumers.rights.export import CSV_COLUMNS
 from consumers.rights.office import RightsOffice
 from consumers.rights.register import Status
-from consumers.store import Store, open_store
+from consumers.store.store import Store
+from consumers.usage.rebuild import recount
+from lineage.wiring import open_store
 from schemas.models import DataSubjectRight
 
 UTC = dt.UTC
@@ -59,7 +61,8 @@ def exports(tmp_path: Path) -> Path:
 
 @pytest.fixture
 def office(store: Store, exports: Path) -> RightsOffice:
-    return RightsOffice(store, load_policy(), PSEUDONYMS, OPERATOR, export_base=exports, dead_letters=None)
+    return RightsOffice(store, load_policy(), PSEUDONYMS, OPERATOR, export_base=exports, recount=recount(store),
+                        dead_letters=None)
 
 
 def log(store: Store, request_id: str | None = None) -> list[tuple[str, str]]:
@@ -248,7 +251,7 @@ def test_the_messages_say_why_a_purpose_cannot_be_objected_to(office: RightsOffi
 @pytest.mark.parametrize("operator", [None, "", "   "])
 def test_an_office_without_an_operator_is_refused(store: Store, exports: Path, operator: str | None) -> None:
     with pytest.raises(MissingOperator, match="LINEAGE_OPERATOR"):
-        RightsOffice(store, load_policy(), PSEUDONYMS, operator, export_base=exports)
+        RightsOffice(store, load_policy(), PSEUDONYMS, operator, export_base=exports, recount=recount(store))
     assert AccessLog(store, "x").entries() == []
     assert store.scalar("SELECT count() FROM dsr_requests") == 0
 

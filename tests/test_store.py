@@ -8,11 +8,13 @@ import uuid
 
 import pytest
 
-from consumers.batch import OffsetRange, PartitionBatch, flush_token
-from consumers.policy import load_policy
-from consumers.sink import ClickHouseSink
-from consumers.store import Store, _CompiledInserts, open_store
-from consumers.tables import EVENT_COLUMNS, EVENTS, IDENTIFIER_COLUMNS
+from consumers.pipeline.batch import OffsetRange, PartitionBatch, flush_token
+from consumers.pipeline.sink import ClickHouseSink
+from consumers.policy.loader import load_policy
+from consumers.store.driver import CompiledInserts
+from consumers.store.events import EVENT_COLUMNS, EVENTS, IDENTIFIER_COLUMNS
+from consumers.store.store import Store
+from lineage.wiring import TABLE_SETS, open_store
 
 
 @pytest.fixture
@@ -40,8 +42,8 @@ def _event(offset: int, occurred_ms: int, ingested_ms: int) -> tuple:
 
 @pytest.mark.skipif(os.environ.get("CLICKHOUSE_URL", "chdb").startswith("http"), reason="the embedded engine's client")
 def test_the_embedded_store_builds_inserts_with_the_compiled_codec(store: Store) -> None:
-    transform = store.client._transform
-    assert isinstance(transform, _CompiledInserts)
+    transform = store.insert_codec()
+    assert isinstance(transform, CompiledInserts)
     assert type(transform.writer).__name__ == "_RustNativeTransform"
 
 
@@ -101,7 +103,7 @@ def test_a_range_recorded_by_a_single_partition_version_is_rebuilt_on_its_own(st
 
 def test_a_store_with_event_ids_in_identifiers_moves_to_positions(store_url: str) -> None:
     """A store made before identifiers named their event by position keeps every tie to its events."""
-    from consumers.store import Store
+    from consumers.store.store import Store
 
     old = Store(store_url, f"test_store_old_{uuid.uuid4().hex[:8]}")
     try:
@@ -119,7 +121,7 @@ def test_a_store_with_event_ids_in_identifiers_moves_to_positions(store_url: str
                     " ('s1', 'phone', '0612345678', {e:UUID}, 'rights.rectification', ''),"
                     " ('s2', 'phone', '0687654321', toUUIDOrZero(''), 'rights.rectification', '')", {"e": str(anchor)})
         # fmt: skip
-        old.ensure_schema()
+        old.ensure(TABLE_SETS)
         columns = {c for (c,) in old.rows(
             "SELECT name FROM system.columns WHERE database = currentDatabase() AND table = 'identifiers'")}  # fmt: skip
         assert "event_id" not in columns

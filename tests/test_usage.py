@@ -7,15 +7,16 @@ import json
 import uuid
 
 import pytest
+from pipeline_fixtures import TEST_KEY, Pipeline
 from typer.testing import CliRunner
 
-from consumers.pseudonym import Pseudonymizer
-from consumers.rights.controls import ControlKind, Controls
+from consumers.identity.pseudonym import Pseudonymizer
+from consumers.store.controls import ControlKind
 from consumers.usage.queries import (
     Period, Source, Window, active_users, adoption, by_subscription_type, subscriptions, top_components, trend,
 )  # fmt: skip
+from lineage import wiring
 from lineage.cli import app
-from pipeline_fixtures import TEST_KEY, Pipeline
 from producers.simulate import simulate
 from schemas import models as m
 
@@ -121,7 +122,7 @@ def test_rollups_agree_with_the_raw_events_on_simulated_activity_and_after_peopl
     # Two of the most active people object to product insight and one is restricted: both forms drop them.
     busiest = [a for (a,) in pipeline.store.rows(
         "SELECT actor_id FROM product_events WHERE actor_id != '' GROUP BY actor_id ORDER BY count() DESC LIMIT 3")]
-    controls = Controls(pipeline.store)
+    controls = wiring.controls(pipeline.store)
     controls.set(busiest[0], ControlKind.objection, "req-1", "objection", purpose="product_insight")
     controls.set(busiest[1], ControlKind.objection, "req-2", "objection", purpose="product_insight")
     controls.set(busiest[2], ControlKind.restriction, "req-3", "restriction")
@@ -158,13 +159,14 @@ def test_lineage_usage_prints_tables_csv_and_json_and_refuses_bad_options(pipeli
 
 
 def test_an_erased_person_leaves_the_rollups_as_they_leave_the_events(pipeline: Pipeline) -> None:
-    from consumers.policy import load_policy
+    from consumers.policy.loader import load_policy
     from consumers.rights.erasure import Eraser
+    from consumers.usage.rebuild import recount
 
     pipeline.produce(KNOWN)
     pipeline.consume()
     bob = SUBJECT("bob@a.nl")
-    erased = Eraser(pipeline.store, load_policy()).erase(bob)
+    erased = Eraser(pipeline.store, load_policy(), recount(pipeline.store)).erase(bob)
     # His own event is gone; the one he updated for ann stays, without him.
     assert (erased.events_deleted, erased.events_unlinked) == (1, 1) and erased.rollup_cells == 2
     # No control hides him from the rollup any more: the rebuilt cells alone give the raw answers.

@@ -10,10 +10,13 @@ import hashlib
 import hmac
 import re
 
-from consumers.errors import MissingPseudonymKey
-from schemas.models import Person
+from schemas.envelope import Person
 
 _NOT_DIGIT = re.compile(r"[^\d+]")
+
+
+class MissingPseudonymKey(Exception):
+    """No secret for subject ids: set LINEAGE_PSEUDONYM_KEY (the demo keeps one in its home folder)."""
 
 
 def normalise_email(email: str) -> str:

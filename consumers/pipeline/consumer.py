@@ -6,7 +6,7 @@ written as one flush, and only then are their offsets committed, all in one
 request, once the dead letters are on the dead-letter topic too. A crash anywhere
 before the commit leaves the flush's ranges recorded: whoever next holds one of
 those partitions rebuilds the whole flush and writes it under the same token (see
-``consumers.recovery``). The store also records which ranges' dead letters were
+``consumers.pipeline.recovery``). The store also records which ranges' dead letters were
 sent, so a rebuilt or replayed range does not send them twice.
 """
 
@@ -22,19 +22,18 @@ from importlib.metadata import version
 from kafka import ConsumerRebalanceListener, KafkaConsumer, KafkaProducer
 from kafka.structs import OffsetAndMetadata, TopicPartition
 
-from consumers.batch import PartitionBatch
-from consumers.consent import ConsentLedger
-from consumers.dead_letter import DeadLetterPublisher
-from consumers.recovery import reread
-from consumers.policy import Policy
-from consumers.processing import MessageProcessor
-from consumers.pseudonym import Pseudonymizer
-from consumers.rights.controls import ControlCache, Controls
-from consumers.sink import ClickHouseSink, RecordedFlush
-from consumers.store import Store
-from consumers.tagging import Tagger
-from lineage.settings import Settings
-from schemas.models import FAMILIES
+from consumers.identity.pseudonym import Pseudonymizer
+from consumers.pipeline.batch import PartitionBatch
+from consumers.pipeline.config import ConsumerConfig
+from consumers.pipeline.consent import ConsentLedger
+from consumers.pipeline.dead_letter import DeadLetterPublisher
+from consumers.pipeline.processing import MessageProcessor
+from consumers.pipeline.recovery import reread
+from consumers.pipeline.sink import ClickHouseSink, RecordedFlush
+from consumers.pipeline.tagging import Tagger
+from consumers.policy.model import Policy
+from consumers.store.controls import ControlCache, Controls, no_recount
+from consumers.store.store import Store
 from schemas.registry import FileSchemaRegistry
 
 CONSUMER_VERSION = version("engage-lineage")
@@ -77,42 +76,42 @@ class _ForgetOnRevoke(ConsumerRebalanceListener):
 class TaggingConsumer:
     def __init__(
         self,
-        settings: Settings,
+        config: ConsumerConfig,
         store: Store,
         policy: Policy,
-        bootstrap: str,
         registry: FileSchemaRegistry | None = None,
         after_store: FlushHook | None = None,
     ) -> None:
-        self.settings = settings
-        self.topics = [settings.topic(f) for f in FAMILIES]
+        self.config = config
+        self.topics = list(config.topics)
         self.sink = ClickHouseSink(store, CONSUMER_VERSION, policy.version)
         consent = ConsentLedger()
         consent.load(self.sink.consent_history())
-        # Re-read while running, so an erasure or objection reaches events still arriving.
-        controls = ControlCache(Controls(store), max_age=settings.controls_refresh_seconds)
+        # Re-read while running, so an erasure or objection reaches events still arriving. The
+        # consumer only reads controls: it never changes what a recount would follow.
+        controls = ControlCache(Controls(store, no_recount), max_age=config.controls_refresh_seconds)
         self.processor = MessageProcessor(
             registry or FileSchemaRegistry(),
             Tagger(policy, consent),
-            Pseudonymizer(settings.pseudonym_secret()),
+            Pseudonymizer(config.pseudonym_key),
             CONSUMER_VERSION,
             controls.current,
         )
         self.after_store = after_store
         self.consumer = KafkaConsumer(
-            bootstrap_servers=bootstrap,
-            group_id=settings.consumer_group,
+            bootstrap_servers=config.bootstrap,
+            group_id=config.group,
             client_id=f"lineage-tagger-{CONSUMER_VERSION}",
             enable_auto_commit=False,
             auto_offset_reset="earliest",
-            session_timeout_ms=settings.consumer_session_timeout_ms,
-            heartbeat_interval_ms=min(3_000, settings.consumer_session_timeout_ms // 3),
+            session_timeout_ms=config.session_timeout_ms,
+            heartbeat_interval_ms=min(3_000, config.session_timeout_ms // 3),
             max_partition_fetch_bytes=8 * 1024 * 1024,
             fetch_max_bytes=64 * 1024 * 1024,
         )
         self.dead_letters = DeadLetterPublisher(
-            KafkaProducer(bootstrap_servers=bootstrap, acks="all", linger_ms=5, compression_type="zstd"),
-            settings.dead_letter_topic,
+            KafkaProducer(bootstrap_servers=config.bootstrap, acks="all", linger_ms=5, compression_type="zstd"),
+            config.dead_letter_topic,
             CONSUMER_VERSION,
         )
         # Where each partition's next batch starts when it continues our own last committed one:
@@ -121,7 +120,6 @@ class TaggingConsumer:
         self.batches: dict[TopicPartition, PartitionBatch] = {}
         self.pending = 0  # messages in all batches
         self.consumer.subscribe(self.topics, listener=_ForgetOnRevoke(self._forget))
-        self.bootstrap = bootstrap
         # Flushes this process rebuilt: their other partitions need no second rebuild.
         self.recovered: set[str] = set()
         self.stats = ConsumeStats()
@@ -138,7 +136,7 @@ class TaggingConsumer:
         # Idleness only counts once the group has given us partitions: after a crash the
         # group waits for the dead member's session to expire, and that wait is not idleness.
         # Past this deadline an assignment that never comes counts as idle too.
-        assignment_deadline = last_message + self.settings.consumer_session_timeout_ms / 1000 + 30
+        assignment_deadline = last_message + self.config.session_timeout_ms / 1000 + 30
         try:
             while True:
                 polled = self.consumer.poll(timeout_ms=200, max_records=5000)
@@ -180,7 +178,7 @@ class TaggingConsumer:
         batch.produced_ms.append(rec.timestamp)
         self.pending += 1
         self._count(outcome)
-        if self.pending >= self.settings.batch_max_records:
+        if self.pending >= self.config.batch_max_records:
             self._flush()
         return True
 
@@ -196,7 +194,7 @@ class TaggingConsumer:
     def _skip_past(self, tp: TopicPartition, recorded: RecordedFlush) -> None:
         """Rebuild a flush a crashed consumer recorded (once per process), then move this partition past it."""
         if recorded.token not in self.recovered:
-            batches = reread(recorded, self.bootstrap, self.processor.process)
+            batches = reread(recorded, self.config.bootstrap, self.processor.process)
             self._store(batches, recorded.token)
             self.recovered.add(recorded.token)
             for b in batches:  # counted once, when rebuilt, whoever holds the other partitions now
@@ -217,7 +215,7 @@ class TaggingConsumer:
         if not self.batches:
             return
         oldest = min(b.started for b in self.batches.values())
-        if drain or time.monotonic() - oldest >= self.settings.batch_max_seconds:
+        if drain or time.monotonic() - oldest >= self.config.batch_max_seconds:
             self._flush()
 
     def _flush(self) -> None:

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from kafka import KafkaProducer
 
-from consumers.batch import PartitionBatch
+from consumers.pipeline.batch import PartitionBatch
 
 
 class DeadLetterPublisher:

@@ -29,14 +29,6 @@ class NoMarketingConsent(PolicyViolation):
     code = "no_marketing_consent"
 
 
-class PolicyFileError(Exception):
-    """The policy file cannot be loaded: a broken reference, an unknown taxonomy key, a bad term."""
-
-
-class MissingPseudonymKey(Exception):
-    """No secret for subject ids: set LINEAGE_PSEUDONYM_KEY (the demo keeps one in its home folder)."""
-
-
 class SuppressedEvent(Exception):
     """A valid event the pipeline must not store because of a person's choice.
 

@@ -13,12 +13,12 @@ from dataclasses import dataclass
 from functools import cache
 from typing import Any
 
-from consumers.batch import DeadLetter, PartitionBatch, Suppression
-from consumers.consent import LEDGER_EVENT_TYPES
-from consumers.errors import SubjectErased, SuppressedEvent
-from consumers.pseudonym import Pseudonymizer
-from consumers.rights.controls import ControlSet
-from consumers.tagging import Tagger
+from consumers.identity.pseudonym import Pseudonymizer
+from consumers.pipeline.batch import DeadLetter, PartitionBatch, Suppression
+from consumers.pipeline.consent import LEDGER_EVENT_TYPES
+from consumers.pipeline.errors import SubjectErased, SuppressedEvent
+from consumers.pipeline.tagging import Tagger
+from consumers.store.controls import ControlSet
 from schemas.errors import RejectedMessage
 from schemas.models import Event, PersonRole, identifier_fields
 from schemas.reader import EventReader, Shape

@@ -17,9 +17,9 @@ from collections.abc import Callable
 from kafka import KafkaConsumer
 from kafka.structs import TopicPartition
 
-from consumers.batch import PartitionBatch
-from consumers.errors import RecoveryError
-from consumers.sink import RecordedFlush
+from consumers.pipeline.batch import PartitionBatch
+from consumers.pipeline.errors import RecoveryError
+from consumers.pipeline.sink import RecordedFlush
 
 # Gives one message to the processor: (batch, offset, key, value, headers, ingested_at).
 Process = Callable[[PartitionBatch, int, bytes | None, bytes | None, list, dt.datetime], object]

@@ -15,10 +15,16 @@ import datetime as dt
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from consumers.batch import OffsetRange, PartitionBatch, columns, flush_token
-from consumers.consent import LEDGER_EVENT_TYPES
-from consumers.store import Store
-from consumers.tables import BATCH_COLUMNS, DEAD_LETTER_COLUMNS, EVENT_COLUMNS, IDENTIFIER_COLUMNS, SUPPRESSED_COLUMNS
+from consumers.pipeline.batch import OffsetRange, PartitionBatch, columns, flush_token
+from consumers.pipeline.consent import LEDGER_EVENT_TYPES
+from consumers.pipeline.tables import (
+    BATCH_COLUMNS,
+    DEAD_LETTER_COLUMNS,
+    PUBLISHED_COLUMNS,
+    SUPPRESSED_COLUMNS,
+)
+from consumers.store.events import EVENT_COLUMNS, IDENTIFIER_COLUMNS
+from consumers.store.store import Store
 
 
 @dataclass(frozen=True)
@@ -68,8 +74,7 @@ class ClickHouseSink:
     def mark_dead_letters_published(self, ranges: Sequence[OffsetRange]) -> None:
         now = dt.datetime.now(dt.UTC)
         rows = [(r.topic, r.partition, r.first_offset, r.last_offset, now) for r in ranges]
-        self.store.client.insert("published_dead_letters", rows, column_names=[
-            "source_topic", "source_partition", "first_offset", "last_offset", "published_at"])  # fmt: skip
+        self.store.append("published_dead_letters", PUBLISHED_COLUMNS, rows)
 
     def recorded_flush(self, topic: str, partition: int, from_offset: int) -> RecordedFlush | None:
         """The flush recorded with a range starting at ``from_offset`` (the committed position), if any."""

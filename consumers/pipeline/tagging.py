@@ -10,9 +10,14 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from consumers.consent import RESUBSCRIBING, ConsentLedger, Position
-from consumers.errors import NoMarketingConsent, NoPolicyEntry, ProcessedOutsideEU, PurposeStopped
-from consumers.policy import Policy, Rule
+from consumers.pipeline.consent import RESUBSCRIBING, ConsentLedger, Position
+from consumers.pipeline.errors import (
+    NoMarketingConsent,
+    NoPolicyEntry,
+    ProcessedOutsideEU,
+    PurposeStopped,
+)
+from consumers.policy.model import Policy, Rule
 
 
 @dataclass(frozen=True, slots=True)

@@ -1,22 +1,16 @@
-"""The declarative, versioned policy: loading, checking and matching rules.
+"""The policy's model: purposes, legal bases, recipients, retention rules and the rules that tag events.
 
-The policy is data (``consumers/policy/policy.yaml``); this module only reads it,
-refuses a file with broken references or keys unknown to the fideslang taxonomy,
-and finds the rule for an event.
+The policy is data (``consumers/policy/policy.yaml``); this module checks that
+its references resolve and finds the rule for an event. ``loader`` reads the file.
 """
 
 from __future__ import annotations
 
-from pathlib import Path
 from typing import Literal
 
-import yaml
-from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, ValidationError, model_validator
+from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, model_validator
 
-from consumers.errors import PolicyFileError
-from consumers.retention.terms import DURATION, Term
-
-DEFAULT_POLICY = Path(__file__).parent / "policy" / "policy.yaml"
+from consumers.policy.terms import DURATION, Term
 
 
 class _Doc(BaseModel):
@@ -219,33 +213,3 @@ class Policy(_Doc):
 
     def event_types(self) -> set[str]:
         return {t for rule in self.rules for t in rule.event_types}
-
-
-def _check_taxonomy(policy: Policy) -> None:
-    from fideslang.default_taxonomy import DEFAULT_TAXONOMY
-
-    uses = {d.fides_key for d in DEFAULT_TAXONOMY.data_use}
-    categories = {d.fides_key for d in DEFAULT_TAXONOMY.data_category}
-    subjects = {d.fides_key for d in DEFAULT_TAXONOMY.data_subject}
-    bad = [f"data use {p.data_use!r}" for p in policy.purposes.values() if p.data_use not in uses]
-    for rule in policy.rules:
-        bad += [f"data category {c!r}" for c in rule.data_categories if c not in categories]
-        if rule.data_subject not in subjects:
-            bad.append(f"data subject {rule.data_subject!r}")
-    if bad:
-        raise PolicyFileError("not in the fideslang default taxonomy: " + ", ".join(sorted(set(bad))))
-
-
-def load_policy(path: Path | None = None) -> Policy:
-    """Read and check a policy file; raises PolicyFileError saying what is wrong."""
-    path = path or DEFAULT_POLICY
-    try:
-        doc = yaml.safe_load(path.read_text(encoding="utf-8"))
-    except (OSError, yaml.YAMLError) as exc:
-        raise PolicyFileError(f"cannot read policy file {path}: {exc}") from exc
-    try:
-        policy = Policy.model_validate(doc)
-    except ValidationError as exc:
-        raise PolicyFileError(f"policy file {path} is not valid: {exc}") from exc
-    _check_taxonomy(policy)
-    return policy

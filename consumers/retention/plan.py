@@ -13,11 +13,11 @@ import uuid
 from collections.abc import Iterable
 from dataclasses import dataclass
 
-from consumers.policy import EventTrigger, Policy, RetentionRule
-from consumers.retention.terms import Term
-from consumers.store import Store
-from consumers.tables import POSITION
-from consumers.usage.rollups import TIME_ZONE
+from consumers.policy.local_time import TIME_ZONE
+from consumers.policy.model import EventTrigger, Policy, RetentionRule
+from consumers.policy.terms import Term
+from consumers.store.events import POSITION
+from consumers.store.store import Store
 
 _MS = dt.timedelta(milliseconds=1)
 

@@ -12,10 +12,10 @@ import datetime as dt
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from consumers.errors import PolicyFileError
-from consumers.policy import Policy
-from consumers.store import Store
-from consumers.tables import POSITION
+from consumers.policy.errors import PolicyFileError
+from consumers.policy.model import Policy
+from consumers.store.events import POSITION
+from consumers.store.store import Store
 
 # Per scope: the values an event names for it, and the unit that ends within it.
 # A tenant's term ends when every one of its subscriptions has ended.
@@ -139,7 +139,7 @@ def sync_policy_schema(store: Store, policy: Policy) -> list[str]:
     Returns the names of the objects it changed.
     """
     _backfill_identifier_rules(store)
-    present = {t for (t,) in store.rows("SELECT name FROM system.tables WHERE database = currentDatabase()")}
+    present = store.table_names()
     applied = dict(store.rows("SELECT name, argMax(definition, applied_at) FROM policy_objects GROUP BY name"))
     changed = []
     for obj in policy_objects(policy, present):
@@ -147,7 +147,7 @@ def sync_policy_schema(store: Store, policy: Policy) -> list[str]:
         if previous == obj.definition and (obj.name != FACTS_VIEW or FACTS_VIEW in present or not obj.definition):
             continue
         obj.apply(store, previous or "")
-        store.client.insert("policy_objects", [(obj.name, obj.definition, policy.version, dt.datetime.now(dt.UTC))],
-                            column_names=["name", "definition", "policy_version", "applied_at"])  # fmt: skip
+        store.append("policy_objects", ("name", "definition", "policy_version", "applied_at"),
+                     [(obj.name, obj.definition, policy.version, dt.datetime.now(dt.UTC))])  # fmt: skip
         changed.append(obj.name)
     return changed

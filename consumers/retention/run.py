@@ -17,13 +17,19 @@ import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
-from consumers.policy import Policy
+from consumers.policy.model import Policy
 from consumers.retention.errors import FutureAsOf
 from consumers.retention.plan import (
-    Plan, Planner, RulePlan, anonymised_columns, events_due, identifiers_due, rollup_due,
+    Plan,
+    Planner,
+    RulePlan,
+    anonymised_columns,
+    events_due,
+    identifiers_due,
+    rollup_due,
 )  # fmt: skip
 from consumers.retention.tables import RUN_COLUMNS
-from consumers.store import Store
+from consumers.store.store import Store
 
 _SYNC = {"mutations_sync": 2}
 # Clock difference tolerated between the caller and the store before an as-of counts as the future.
@@ -147,4 +153,4 @@ class RetentionRun:
         report.steps.append(done)
         row = (report.run_id, report.as_of, done.step, done.action, done.scopes, done.rows, self.policy.version,
                self.operator, began, dt.datetime.now(dt.UTC))  # fmt: skip
-        self.store.client.insert("retention_runs", [row], column_names=list(RUN_COLUMNS))
+        self.store.append("retention_runs", RUN_COLUMNS, [row])

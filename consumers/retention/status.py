@@ -10,9 +10,9 @@ from __future__ import annotations
 import datetime as dt
 from dataclasses import dataclass
 
-from consumers.policy import EventTrigger, Policy
+from consumers.policy.model import EventTrigger, Policy
 from consumers.retention.plan import Planner
-from consumers.store import Store
+from consumers.store.store import Store
 
 AHEAD = dt.timedelta(days=30)
 

@@ -6,10 +6,10 @@ or a subject id; the run records hold counts only.
 
 from __future__ import annotations
 
-from consumers.tables import PHYSICAL_ERASURE
+from consumers.store.tables import PHYSICAL_ERASURE, TableSet
 
 # When a subscription, a contact or a person's newsletter ended, and when one was
-# resumed: copied from the events by a materialised view (consumers/retention/schema.py)
+# resumed: copied from the events by a materialised view (consumers/retention/policy_schema.py)
 # because the events that say so are deleted with the data whose term they start.
 RETENTION_FACTS = f"""
 CREATE TABLE IF NOT EXISTS retention_facts (
@@ -53,6 +53,6 @@ CREATE TABLE IF NOT EXISTS policy_objects (
 ORDER BY name
 """
 
-ALL_DDL = (RETENTION_FACTS, RETENTION_RUNS, POLICY_OBJECTS)
+TABLES = TableSet("retention", (RETENTION_FACTS, RETENTION_RUNS, POLICY_OBJECTS))
 RUN_COLUMNS = ("run_id", "as_of", "step", "action", "scopes", "rows", "policy_version", "operator", "started_at",
                "finished_at")  # fmt: skip

@@ -10,7 +10,7 @@ import datetime as dt
 from dataclasses import dataclass
 from enum import StrEnum
 
-from consumers.store import Store
+from consumers.store.store import Store
 
 _COLUMNS = ("at", "operator", "action", "request_id", "subject_id", "detail")
 
@@ -45,7 +45,7 @@ class AccessLog:
 
     def record(self, action: Action, request_id: str, subject_id: str, detail: str = "") -> None:
         row = (dt.datetime.now(dt.UTC), self.operator, action.value, request_id, subject_id, detail)
-        self.store.client.insert("access_log", [row], column_names=list(_COLUMNS))
+        self.store.append("access_log", _COLUMNS, [row])
 
     def entries(self, request_id: str | None = None) -> list[Entry]:
         where = "WHERE request_id = {r:String}" if request_id else ""

@@ -13,13 +13,15 @@ from __future__ import annotations
 import time
 from dataclasses import dataclass
 
-from consumers.policy import Policy
+from consumers.policy.model import Policy
 from consumers.rights.errors import ErasureNotVerified
-from consumers.store import Store
-from consumers.tables import PERSONAL_TABLES, POSITION
-from consumers.usage.rebuild import cells_of, rebuild_cells
+from consumers.store.controls import Recount
+from consumers.store.events import POSITION
+from consumers.store.store import Store
 
 _SYNC = {"mutations_sync": 2}
+# The tables an erasure changes, by mutation or by recount: their replaced parts must be gone from disk.
+PERSONAL_TABLES = ("events", "identifiers", "rectifications", "retention_facts", "usage_daily")
 # An identifier row of an event the person's erasure keeps (binds the positions as ``kept``).
 _KEPT = f"{POSITION} IN {{kept:Array(Tuple(String, UInt32, UInt64))}}"
 # Retention facts that name the person: when their newsletter or marketing ended. Facts
@@ -40,9 +42,10 @@ class StoreErasure:
 
 
 class Eraser:
-    def __init__(self, store: Store, policy: Policy) -> None:
+    def __init__(self, store: Store, policy: Policy, recount: Recount) -> None:
         self.store = store
         self.survivors = policy.surviving_erasure()
+        self.recount = recount  # what is computed from the person's events (the usage rollups)
 
     def kept_events(self, subject_id: str) -> list[tuple[str, int, int]]:
         """The source positions of the person's events that survive erasure (their identifiers stay too)."""
@@ -84,7 +87,7 @@ class Eraser:
         identifiers_deleted = int(self.store.scalar(f"SELECT count() FROM identifiers WHERE {ident_gone}", ident) or 0)
         identifiers_kept = int(self.store.scalar(f"SELECT count() FROM identifiers WHERE {ident_kept}", ident) or 0)
         rectified = int(self.store.scalar("SELECT count() FROM rectifications WHERE subject_id = {s:String}", p) or 0)
-        usage_cells = cells_of(self.store, s)  # before the events forget the person
+        recount = self.recount(s)  # found before the events forget the person
         facts = int(self.store.scalar(f"SELECT count() FROM retention_facts WHERE {_OWN_FACTS}", p) or 0)
 
         self.store.command(f"ALTER TABLE events DELETE WHERE {alone}", p, _SYNC)
@@ -97,7 +100,7 @@ class Eraser:
         self.store.command(f"ALTER TABLE identifiers DELETE WHERE {ident_gone}", ident, _SYNC)
         self.store.command("ALTER TABLE rectifications DELETE WHERE subject_id = {s:String}", p, _SYNC)
         self.store.command(f"ALTER TABLE retention_facts DELETE WHERE {_OWN_FACTS}", p, _SYNC)
-        rollups = rebuild_cells(self.store, usage_cells)
+        rollups = recount()
         return StoreErasure(deleted, unlinked, len(kept_ids), identifiers_deleted, identifiers_kept, rectified, facts,
                             rollups)  # fmt: skip
 

@@ -23,10 +23,10 @@ from functools import cache
 from pathlib import Path
 from typing import Any
 
-from consumers.policy import Policy
+from consumers.policy.model import Policy
 from consumers.rights.errors import ExportFolderRefused
 from consumers.rights.identity import Subject
-from consumers.store import Store
+from consumers.store.store import Store
 
 _EVENT_COLUMNS = (
     "event_id", "event_type", "family", "occurred_at", "tenant_id", "subject_ids", "subject_roles", "components",

@@ -6,7 +6,7 @@ from dataclasses import dataclass
 
 from email_validator import EmailNotValidError, validate_email
 
-from consumers.pseudonym import Pseudonymizer, normalise_email
+from consumers.identity.pseudonym import Pseudonymizer, normalise_email
 from consumers.rights.errors import InvalidEmail
 
 

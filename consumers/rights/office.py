@@ -14,10 +14,9 @@ import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
-from consumers.policy import Policy
-from consumers.pseudonym import Pseudonymizer
+from consumers.identity.pseudonym import Pseudonymizer
+from consumers.policy.model import Policy
 from consumers.rights.access_log import AccessLog, Action
-from consumers.rights.controls import ControlKind, Controls
 from consumers.rights.dead_letters import DeadLetterPurge, PurgeResult
 from consumers.rights.erasure import Eraser, StoreErasure
 from consumers.rights.errors import (
@@ -27,11 +26,12 @@ from consumers.rights.errors import (
     UnknownPurpose,
     UnknownRequest,
 )
-from consumers.rights.export import ExportResult, Exporter, check_output
+from consumers.rights.export import Exporter, ExportResult, check_output
 from consumers.rights.identity import Subject, subject_of
-from consumers.rights.register import Register, Request, Status
 from consumers.rights.rectification import RECTIFIABLE, Rectifier
-from consumers.store import Store
+from consumers.rights.register import Register, Request, Status
+from consumers.store.controls import ControlKind, Controls, Recount
+from consumers.store.store import Store
 from schemas.models import ContactChannel, DataSubjectRight
 
 
@@ -53,7 +53,8 @@ class RectificationResult:
 
 class RightsOffice:
     def __init__(self, store: Store, policy: Policy, pseudonyms: Pseudonymizer, operator: str | None,
-                 export_base: Path, dead_letters: DeadLetterPurge | None = None) -> None:  # fmt: skip
+                 export_base: Path, recount: Recount, dead_letters: DeadLetterPurge | None = None) -> None:  # fmt: skip
+        """``recount`` follows a person's controls and erasure into what is computed from their events."""
         if not operator or not operator.strip():
             raise MissingOperator("say who you are for the access log: set LINEAGE_OPERATOR or pass --operator")
         self.store = store
@@ -61,9 +62,10 @@ class RightsOffice:
         self.pseudonyms = pseudonyms
         self.export_base = export_base
         self.dead_letters = dead_letters
+        self.recount = recount
         self.log = AccessLog(store, operator.strip())
         self.register = Register(store)
-        self.controls = Controls(store)
+        self.controls = Controls(store, recount)
 
     # --- the register ------------------------------------------------------------------
 
@@ -121,7 +123,7 @@ class RightsOffice:
         request = self.register.start(request)
         # The tombstone first: from here on the consumer neither stores nor dead-letters them.
         self.controls.set(subject.subject_id, ControlKind.erasure, request.request_id, "erasure (Art. 17)")
-        store = Eraser(self.store, self.policy).erase(subject.subject_id)
+        store = Eraser(self.store, self.policy, self.recount).erase(subject.subject_id)
         kept_reason = ""
         if store.events_kept:
             kept_reason = self._kept_reason()

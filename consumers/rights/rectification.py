@@ -10,8 +10,8 @@ from __future__ import annotations
 
 import datetime as dt
 
-from consumers.store import Store
-from consumers.tables import IDENTIFIER_COLUMNS
+from consumers.store.events import IDENTIFIER_COLUMNS
+from consumers.store.store import Store
 from schemas.models import EVENT_MODELS, identifier_fields
 
 # The e-mail is the person's key (their subject id is its keyed hash) and free-text
@@ -48,10 +48,8 @@ class Rectifier:
                 row.update(subject_id=subject_id, field=field, value=value, event_type="rights.rectification",
                            occurred_at=now, source_partition=0, source_offset=0, ingested_at=now)  # fmt: skip
                 row.update(self._anchor(subject_id))
-                self.store.client.insert("identifiers", [list(row.values())], column_names=list(row))
-            self.store.client.insert(
-                "rectifications", [(subject_id, field, old, value, request_id, operator, now)], column_names=list(_COLUMNS)
-            )
+                self.store.append("identifiers", tuple(row), [tuple(row.values())])
+            self.store.append("rectifications", _COLUMNS, [(subject_id, field, old, value, request_id, operator, now)])
             done[field] = len(old)
         return done
 

@@ -14,8 +14,13 @@ from enum import StrEnum
 
 from dateutil.relativedelta import relativedelta
 
-from consumers.rights.errors import InvalidExtension, InvalidRefusal, RequestClosed, UnknownRequest
-from consumers.store import Store
+from consumers.rights.errors import (
+    InvalidExtension,
+    InvalidRefusal,
+    RequestClosed,
+    UnknownRequest,
+)
+from consumers.store.store import Store
 from schemas.models import ContactChannel, DataSubjectRight
 
 ANSWER_TERM = relativedelta(months=1)
@@ -137,7 +142,7 @@ class Register:
         row = (r.request_id, r.subject_id, r.right.value, r.channel.value, r.received_at, r.due_at, r.extended_due_at,
                r.extension_reason, r.extension_told_at, r.status.value, r.completed_at, r.refusal_reason, r.outcome,
                dt.datetime.now(dt.UTC))  # fmt: skip
-        self.store.client.insert("dsr_requests", [row], column_names=list(_COLUMNS))
+        self.store.append("dsr_requests", _COLUMNS, [row])
         return r
 
     def _select(self, where: str, params: dict) -> list[Request]:

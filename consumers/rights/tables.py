@@ -1,28 +1,13 @@
-"""The tables of the rights office: controls, the request register, the access log, rectifications.
+"""The tables of the rights office: the request register, the access log, rectifications.
+
+The controls it sets live in the store (``consumers/store/controls.py``): the pipeline reads them too.
 
 None holds a name or an e-mail; people are named by their subject id only.
 """
 
 from __future__ import annotations
 
-from consumers.tables import PHYSICAL_ERASURE
-
-# What the pipeline must do differently for a person: erased (a tombstone that
-# keeps replays and late events from bringing them back), restricted, or
-# objecting to one purpose. One row per (person, kind, purpose); the newest wins.
-SUBJECT_CONTROLS = """
-CREATE TABLE IF NOT EXISTS subject_controls (
-    subject_id   String,
-    kind         LowCardinality(String) COMMENT 'erasure, restriction or objection',
-    purpose      LowCardinality(String) COMMENT 'the purpose objected to; empty for the other kinds',
-    active       UInt8,
-    request_id   String,
-    reason       String,
-    since        DateTime64(3, 'UTC'),
-    updated_at   DateTime64(6, 'UTC')
-) ENGINE = ReplacingMergeTree(updated_at)
-ORDER BY (subject_id, kind, purpose)
-"""
+from consumers.store.tables import PHYSICAL_ERASURE, TableSet
 
 # Every request with its deadlines (Art. 12(3)-(4)); the newest version of a request wins.
 DSR_REQUESTS = """
@@ -47,7 +32,7 @@ ORDER BY request_id
 
 # Who did what with personal data, when and for which request. Only appended to:
 # the code has no statement that changes or deletes its rows; the TTL the policy gives
-# request records (consumers/retention/schema.py) removes them after their term.
+# request records (consumers/retention/policy_schema.py) removes them after their term.
 ACCESS_LOG = """
 CREATE TABLE IF NOT EXISTS access_log (
     at          DateTime64(6, 'UTC'),
@@ -75,4 +60,4 @@ ORDER BY (subject_id, at)
 SETTINGS {PHYSICAL_ERASURE}
 """
 
-ALL_DDL = (SUBJECT_CONTROLS, DSR_REQUESTS, ACCESS_LOG, RECTIFICATIONS)
+TABLES = TableSet("rights", (DSR_REQUESTS, ACCESS_LOG, RECTIFICATIONS))

@@ -2,19 +2,51 @@
 
 The rights office writes controls; the tagging consumer reads them (refreshed
 while it runs, so a choice reaches events still arriving) and the product view
-filters by them.
+filters by them. Whatever is computed from a person's events and must follow
+their controls (the usage rollups) is recounted through a ``Recount`` that
+``lineage.wiring`` connects: the store does not know who keeps such figures.
 """
 
 from __future__ import annotations
 
 import datetime as dt
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from enum import StrEnum
 
-from consumers.store import Store
-from consumers.usage.rebuild import cells_of, rebuild_cells
+from consumers.store.store import Store
+from consumers.store.tables import TableSet
+
+# Called with a person's subject id before their controls change or their events are
+# erased, it finds what is computed from their events and returns the recount to run
+# after the change, which returns how many units (rollup cells) it recounted.
+Recount = Callable[[str], Callable[[], int]]
+
+
+def no_recount(_subject_id: str) -> Callable[[], int]:
+    """A Recount for a store where nothing is computed from a person's events."""
+    return lambda: 0
+
+
+# What the pipeline must do differently for a person: erased (a tombstone that
+# keeps replays and late events from bringing them back), restricted, or
+# objecting to one purpose. One row per (person, kind, purpose); the newest wins.
+SUBJECT_CONTROLS = """
+CREATE TABLE IF NOT EXISTS subject_controls (
+    subject_id   String,
+    kind         LowCardinality(String) COMMENT 'erasure, restriction or objection',
+    purpose      LowCardinality(String) COMMENT 'the purpose objected to; empty for the other kinds',
+    active       UInt8,
+    request_id   String,
+    reason       String,
+    since        DateTime64(3, 'UTC'),
+    updated_at   DateTime64(6, 'UTC')
+) ENGINE = ReplacingMergeTree(updated_at)
+ORDER BY (subject_id, kind, purpose)
+"""
+
+TABLES = TableSet("controls", (SUBJECT_CONTROLS,))
 
 
 class ControlKind(StrEnum):
@@ -56,18 +88,19 @@ _COLUMNS = ("subject_id", "kind", "purpose", "active", "request_id", "reason", "
 
 
 class Controls:
-    """Reads and writes the ``subject_controls`` table."""
+    """Reads and writes the ``subject_controls`` table; ``recount`` follows each change (see ``Recount``)."""
 
-    def __init__(self, store: Store) -> None:
+    def __init__(self, store: Store, recount: Recount) -> None:
         self.store = store
+        self.recount = recount
 
     def set(self, subject_id: str, kind: ControlKind, request_id: str, reason: str, purpose: str = "",
             active: bool = True, at: dt.datetime | None = None) -> None:  # fmt: skip
         now = dt.datetime.now(dt.UTC)
         row = (subject_id, kind.value, purpose, int(active), request_id, reason, at or now, now)
-        self.store.client.insert("subject_controls", [row], column_names=list(_COLUMNS))
-        # The usage rollup counts nobody controlled: recount the person's cells under the new controls.
-        rebuild_cells(self.store, cells_of(self.store, subject_id))
+        self.store.append("subject_controls", _COLUMNS, [row])
+        # What counts nobody controlled (the usage rollups) is recounted under the new controls.
+        self.recount(subject_id)()
 
     def of_subject(self, subject_id: str) -> list[Control]:
         return [

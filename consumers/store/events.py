@@ -1,20 +1,14 @@
-"""The tables the tagging consumer writes, and the columns it fills.
+"""The tables every part shares: ``events`` (tagged, pseudonymous) and ``identifiers`` (the direct identifiers).
 
-Every table switches on insert deduplication (it is off by default on a
-non-replicated MergeTree): a batch redelivered after a crash carries the same
-deduplication token and is not stored twice.
+The tagging consumer writes them; the rights office exports, erases and rectifies
+them; retention expires them; usage counts them. Both switch on insert
+deduplication, so a batch redelivered after a crash is not stored twice.
 """
 
 from __future__ import annotations
 
-DEDUP = "SETTINGS non_replicated_deduplication_window = 10000"
-
-# Tables that hold personal data drop a part replaced by a mutation within seconds, not
-# the default eight minutes: an erasure is done only when the old files are gone from disk.
-PHYSICAL_ERASURE = (
-    "old_parts_lifetime = 2, cleanup_delay_period = 1, cleanup_delay_period_random_add = 0, max_cleanup_delay_period = 2"
-)
-PERSONAL_TABLES = ("events", "identifiers", "rectifications", "retention_facts", "usage_daily")
+from consumers.store.store import Store
+from consumers.store.tables import DEDUP, PHYSICAL_ERASURE, TableSet
 
 # Column codecs where the default (LZ4) leaves most to gain, measured on simulated events: times
 # in key order compress as deltas, offsets through T64, text and arrays better with ZSTD. Together
@@ -95,74 +89,10 @@ ORDER BY (subject_id, field, occurred_at)
 {DEDUP}, {PHYSICAL_ERASURE}
 """
 
-# What went to the dead-letter topic and why: counts and reasons, never the payload.
-DEAD_LETTERS = f"""
-CREATE TABLE IF NOT EXISTS dead_letters (
-    source_topic      LowCardinality(String),
-    source_partition  UInt32,
-    source_offset     UInt64,
-    reason            LowCardinality(String),
-    detail            String,
-    schema_id         UInt32,
-    event_type        LowCardinality(String),
-    consumer_version  LowCardinality(String),
-    dead_lettered_at  DateTime64(3, 'UTC')
-) ENGINE = MergeTree
-ORDER BY (source_topic, source_partition, source_offset)
-{DEDUP}
-"""
-
-# Valid events the pipeline did not store because a person's choice stops them:
-# an erasure, an objection, an opt-out. Positions and reasons, never the payload.
-SUPPRESSED_EVENTS = f"""
-CREATE TABLE IF NOT EXISTS suppressed_events (
-    source_topic      LowCardinality(String),
-    source_partition  UInt32,
-    source_offset     UInt64,
-    reason            LowCardinality(String),
-    event_type        LowCardinality(String),
-    policy_version    LowCardinality(String),
-    suppressed_at     DateTime64(3, 'UTC')
-) ENGINE = MergeTree
-ORDER BY (source_topic, source_partition, source_offset)
-{DEDUP}
-"""
-
-# The offset ranges of each flush, written before its rows: after a crash the consumer
-# rebuilds exactly the ranges that share a flush token, and writes them under that token.
-INGEST_BATCHES = f"""
-CREATE TABLE IF NOT EXISTS ingest_batches (
-    source_topic      LowCardinality(String),
-    source_partition  UInt32,
-    first_offset      UInt64,
-    last_offset       UInt64,
-    messages          UInt32,
-    created_at        DateTime64(3, 'UTC'),
-    flush_token       String COMMENT 'deduplication token of the flush that wrote this range with others'
-) ENGINE = MergeTree
-ORDER BY (source_topic, source_partition, first_offset)
-{DEDUP}
-"""
-
-# Batches whose dead letters are on the topic: a replay or a redelivery after a
-# crash rebuilds the batch but does not send its dead letters a second time.
-PUBLISHED_DEAD_LETTERS = """
-CREATE TABLE IF NOT EXISTS published_dead_letters (
-    source_topic      LowCardinality(String),
-    source_partition  UInt32,
-    first_offset      UInt64,
-    last_offset       UInt64,
-    published_at      DateTime64(3, 'UTC')
-) ENGINE = ReplacingMergeTree
-ORDER BY (source_topic, source_partition, first_offset, last_offset)
-"""
-
-ALL_DDL = (EVENTS, IDENTIFIERS, DEAD_LETTERS, SUPPRESSED_EVENTS, INGEST_BATCHES, PUBLISHED_DEAD_LETTERS)
 # Brings a store made by an earlier version up to date; each statement is idempotent.
 MIGRATIONS = (
     *(f"ALTER TABLE {t} MODIFY SETTING {PHYSICAL_ERASURE}" for t in ("events", "identifiers")),
     "ALTER TABLE identifiers ADD COLUMN IF NOT EXISTS retention_rule LowCardinality(String) AFTER event_type",
-    "ALTER TABLE ingest_batches ADD COLUMN IF NOT EXISTS flush_token String",
     # New parts of an older store take the codecs; merges rewrite the old ones.
     *(f"ALTER TABLE {t} MODIFY COLUMN {c} {typ} {codec}" for t, cols in CODECS.items() for c, typ, codec in cols),
 )
@@ -178,15 +108,31 @@ IDENTIFIER_COLUMNS = (
     "subject_id", "field", "value", "tenant_id", "event_type", "retention_rule", "occurred_at",
     "source_topic", "source_partition", "source_offset", "ingested_at",
 )  # fmt: skip
-DEAD_LETTER_COLUMNS = (
-    "source_topic", "source_partition", "source_offset", "reason", "detail", "schema_id",
-    "event_type", "consumer_version", "dead_lettered_at",
-)  # fmt: skip
-SUPPRESSED_COLUMNS = (
-    "source_topic", "source_partition", "source_offset", "reason", "event_type", "policy_version", "suppressed_at",
-)  # fmt: skip
 # Where an event was read: unique per stored event, and how an identifier row names its event.
 POSITION = "(source_topic, source_partition, source_offset)"
-BATCH_COLUMNS = (
-    "source_topic", "source_partition", "first_offset", "last_offset", "messages", "created_at", "flush_token",
-)  # fmt: skip
+
+
+def identifiers_by_position(store: Store) -> None:
+    """Bring identifiers written with an event id over to naming their event by its source position."""
+    columns = {c for (c,) in store.rows(
+        "SELECT name FROM system.columns WHERE database = currentDatabase() AND table = 'identifiers'")}  # fmt: skip
+    if "event_id" not in columns:
+        return
+    # A value completed by rectification carried its anchor event's id and no position: give it the
+    # event's position, or retention would no longer find it when that event goes.
+    for (event_id,) in store.rows(
+        "SELECT DISTINCT event_id FROM identifiers WHERE source_topic = '' AND event_id != toUUIDOrZero('')"
+    ):
+        found = store.rows("SELECT source_topic, source_partition, source_offset FROM events"
+                           " WHERE event_id = {e:UUID} LIMIT 1", {"e": event_id})  # fmt: skip
+        if found:
+            t, p, o = found[0]
+            store.command(
+                "ALTER TABLE identifiers UPDATE source_topic = {t:String}, source_partition = {p:UInt32},"
+                " source_offset = {o:UInt64} WHERE source_topic = '' AND event_id = {e:UUID}",
+                {"t": t, "p": p, "o": o, "e": event_id}, {"mutations_sync": 2},
+            )  # fmt: skip
+    store.command("ALTER TABLE identifiers DROP COLUMN event_id", settings={"mutations_sync": 2})
+
+
+TABLES = TableSet("events", (EVENTS, IDENTIFIERS), MIGRATIONS, identifiers_by_position)

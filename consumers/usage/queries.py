@@ -14,8 +14,8 @@ from dataclasses import dataclass
 from enum import StrEnum
 from typing import Any
 
-from consumers.store import Store
-from consumers.usage.rollups import DAY, TIME_ZONE
+from consumers.store.store import Store
+from consumers.usage.rollups import DAY
 
 
 class Source(StrEnum):
@@ -164,10 +164,3 @@ def subscriptions(store: Store, period: Period = Period.week, window: Window = A
            + ", ".join(f"sumIf({count}, event_type = 'subscription.{e}')" for e in ("started", "renewed", "ended"))
            + f" FROM {table} WHERE {window.where(day)} GROUP BY p, subscription_type ORDER BY p, subscription_type")
     return _ask(store, cols, sql, window.parameters())
-
-
-def today() -> dt.date:
-    """Today in the time zone the figures use."""
-    from zoneinfo import ZoneInfo
-
-    return dt.datetime.now(ZoneInfo(TIME_ZONE)).date()

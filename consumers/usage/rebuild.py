@@ -12,8 +12,10 @@ twice in its cell; the embedded store runs one process at a time.
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Callable
 
-from consumers.store import Store
+from consumers.store.controls import Recount
+from consumers.store.store import Store
 from consumers.usage.rollups import COMPONENTS, DAY, usage_cells_select
 from consumers.usage.views import PRODUCT_PURPOSE
 
@@ -37,3 +39,13 @@ def rebuild_cells(store: Store, cells: list[Cell]) -> int:
     store.command(f"ALTER TABLE usage_daily DELETE WHERE {key}", p, _SYNC)
     store.command(f"INSERT INTO usage_daily {usage_cells_select(key.replace('(day, tenant_id', f'({DAY}, tenant_id'))}", p)
     return len(cells)
+
+
+def recount(store: Store) -> Recount:
+    """The usage rollups' ``Recount``: a person's cells, found before a change, rebuilt after it."""
+
+    def before(subject_id: str) -> Callable[[], int]:
+        cells = cells_of(store, subject_id)
+        return lambda: rebuild_cells(store, cells)
+
+    return before

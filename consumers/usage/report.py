@@ -16,9 +16,15 @@ from pathlib import Path
 import plotly.graph_objects as go
 from plotly.offline import get_plotlyjs
 
-from consumers.store import Store
-from consumers.usage.queries import Period, Window, active_users, adoption, top_components
-from consumers.usage.rollups import TIME_ZONE
+from consumers.policy.local_time import TIME_ZONE, today
+from consumers.store.store import Store
+from consumers.usage.queries import (
+    Period,
+    Window,
+    active_users,
+    adoption,
+    top_components,
+)
 
 TOP = 6  # components drawn on their own; the rest are summed as "other"
 _LAYOUT = dict(template="plotly_white", height=380, margin=dict(l=60, r=20, t=50, b=50),
@@ -37,8 +43,6 @@ def _last_day(store: Store) -> dt.date:
     day = store.scalar("SELECT max(day) FROM usage_daily")
     if day and day.year > 1970:
         return day
-    from consumers.usage.queries import today
-
     return today()
 
 

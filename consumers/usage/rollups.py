@@ -17,10 +17,11 @@ person; a rebuilt cell never held them.
 
 from __future__ import annotations
 
-from consumers.tables import PHYSICAL_ERASURE
-from consumers.usage.views import CONTROLLED, PRODUCT_PURPOSE
+from consumers.policy.local_time import TIME_ZONE
+from consumers.store.store import Store
+from consumers.store.tables import PHYSICAL_ERASURE, TableSet
+from consumers.usage.views import CONTROLLED, PRODUCT_EVENTS, PRODUCT_PURPOSE
 
-TIME_ZONE = "Europe/Amsterdam"
 DAY = f"toDate(occurred_at, '{TIME_ZONE}')"
 # component '' stands for an event without components, so people and events with none still count.
 COMPONENTS = "if(empty(components), [''], components)"
@@ -115,3 +116,11 @@ def ensure_rollups(command, existing: set[str]) -> list[str]:
         command(f"INSERT INTO {table} {select}")
         filled.append(table)
     return filled
+
+
+def _views_and_rollups(store: Store) -> None:
+    ensure_rollups(store.command, store.table_names())
+
+
+# The product view reads subject_controls: the store's controls come before this set.
+TABLES = TableSet("usage", (PRODUCT_EVENTS,), finish=_views_and_rollups)

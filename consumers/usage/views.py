@@ -25,5 +25,3 @@ FROM events
 WHERE has(purposes, '{PRODUCT_PURPOSE}')
   AND NOT hasAny(subject_ids, {CONTROLLED})
 """
-
-ALL_DDL = (PRODUCT_EVENTS,)

@@ -1,7 +1,5 @@
-"""A real single-node Apache Kafka broker (KRaft, broker+controller) run from Maven jars.
+"""The local broker's lifecycle: write its config, format its storage once, start, wait until it answers, stop.
 
-No Docker needed: the official broker jars are fetched from Maven Central with the pom in
-``lineage/kafka/pom.xml`` and started as a detached ``java kafka.Kafka`` process on loopback.
 Linux only: ownership of a pid is checked through ``/proc/<pid>/cmdline``.
 
 Layout of ``data_dir``: ``server.properties``, ``cluster.id``, ``broker.pid``, ``broker.log``
@@ -11,75 +9,34 @@ Layout of ``data_dir``: ``server.properties``, ``cluster.id``, ``broker.pid``, `
 from __future__ import annotations
 
 import contextlib
-import fcntl
-import hashlib
 import logging
 import os
 import re
 import shutil
 import signal
-import socket
 import subprocess
-import tempfile
 import time
-from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING
 
-if TYPE_CHECKING:
-    from lineage.settings import Settings
+from lineage.broker.errors import BrokerStartFailed, JavaNotFound, PortInUse
+from lineage.broker.jars import fetch_jars
+from lineage.broker.process import (
+    answers,
+    check_free,
+    flock,
+    read_pid,
+    run_storage_tool,
+    send_signal,
+    tail_file,
+    tail_text,
+)
 
 log = logging.getLogger(__name__)
 
-_PACKAGED = Path(__file__).parent / "kafka"
-POM = _PACKAGED / "pom.xml"
-LOG4J2_CONFIG = _PACKAGED / "log4j2.properties"
-
-_STAMP = ".pom.sha256"
+LOG4J2_CONFIG = Path(__file__).parent / "log4j2.properties"
 _HEAP = re.compile(r"^[1-9][0-9]*[kKmMgG]?$")
 _CLUSTER_ID = re.compile(r"^[A-Za-z0-9_-]{22}$")
-# A cold ~/.m2 downloads ~45 MB; bound it so a hung network cannot hang `start` forever.
-_MAVEN_TIMEOUT_S = 900
-_TAIL_LINES = 40
-
-
-class BrokerError(Exception):
-    """Base of every error the local broker raises."""
-
-
-class JavaNotFound(BrokerError):
-    def __init__(self) -> None:
-        super().__init__(
-            "`java` is not on PATH. Install a Java 17+ runtime (e.g. `apt-get install openjdk-17-jre-headless`) "
-            "or set KAFKA_BOOTSTRAP_SERVERS to use an existing broker."
-        )
-
-
-class MavenNotFound(BrokerError):
-    def __init__(self) -> None:
-        super().__init__(
-            "`mvn` is not on PATH; it is needed once to fetch the Kafka jars. Install Maven "
-            "(e.g. `apt-get install maven`) or set KAFKA_BOOTSTRAP_SERVERS to use an existing broker."
-        )
-
-
-class JarFetchFailed(BrokerError):
-    """Maven could not fetch the broker jars; the message carries the tail of its output."""
-
-
-class PortInUse(BrokerError):
-    def __init__(self, port: int, what: str) -> None:
-        self.port = port
-        super().__init__(
-            f"127.0.0.1:{port} ({what}) is already in use by another process. Stop that process or pick "
-            f"another port (settings kafka_port / kafka_controller_port, env LINEAGE_KAFKA_PORT / "
-            f"LINEAGE_KAFKA_CONTROLLER_PORT)."
-        )
-
-
-class BrokerStartFailed(BrokerError):
-    """The broker did not come up; the message carries the tail of its log."""
 
 
 @dataclass(frozen=True)
@@ -112,74 +69,13 @@ class LocalBroker:
         self.log_dirs = self.data_dir / "kafka-logs"
         self._proc: subprocess.Popen[bytes] | None = None
 
-    @classmethod
-    def from_settings(cls, settings: Settings) -> LocalBroker:
-        return cls(
-            libs_dir=settings.kafka_home / "libs",
-            data_dir=settings.kafka_home / "data",
-            port=settings.kafka_port,
-            controller_port=settings.kafka_controller_port,
-            heap=settings.kafka_heap,
-        )
-
     @property
     def bootstrap(self) -> str:
         return f"127.0.0.1:{self.port}"
 
-    # --- jars -------------------------------------------------------------------------
-
     def ensure_jars(self) -> Path:
-        """Fetch the broker jars with Maven unless ``libs_dir`` already holds them for this pom."""
-        digest = hashlib.sha256(POM.read_bytes()).hexdigest()
-        if self._stamp() == digest:
-            return self.libs_dir
-        self.libs_dir.parent.mkdir(parents=True, exist_ok=True)
-        # Tests and `make demo` share one jar cache; serialise fetches so they don't race on the rename.
-        with _flock(self.libs_dir.parent / f".{self.libs_dir.name}.lock"):
-            if self._stamp() == digest:
-                return self.libs_dir
-            if shutil.which("java") is None:
-                raise JavaNotFound()
-            mvn = shutil.which("mvn")
-            if mvn is None:
-                raise MavenNotFound()
-            log.info("fetching the Kafka broker jars with Maven into %s", self.libs_dir)
-            # A sibling temp dir on the same filesystem: the final rename is atomic, so an interrupted
-            # fetch leaves a stray temp dir, never a half classpath under libs_dir.
-            work = Path(tempfile.mkdtemp(prefix=f".{self.libs_dir.name}.fetch-", dir=self.libs_dir.parent))
-            try:
-                # Maven runs on a copy so nothing is written next to the installed package.
-                pom = work / "pom.xml"
-                shutil.copyfile(POM, pom)
-                fetched = work / "libs"
-                cmd = [mvn, "-q", "-B", "-f", str(pom), "dependency:copy-dependencies",
-                       "-DincludeScope=runtime", f"-DoutputDirectory={fetched}"]
-                try:
-                    done = subprocess.run(cmd, cwd=work, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
-                                          stderr=subprocess.STDOUT, timeout=_MAVEN_TIMEOUT_S)
-                except subprocess.TimeoutExpired as exc:
-                    raise JarFetchFailed(
-                        f"Maven did not finish within {_MAVEN_TIMEOUT_S} s; check access to Maven Central "
-                        f"(proxy settings in ~/.m2/settings.xml).\n{_tail_text(exc.output or b'')}"
-                    ) from None
-                if done.returncode != 0 or not any(fetched.glob("kafka_2.13-*.jar")):
-                    raise JarFetchFailed(
-                        f"Maven failed to fetch the Kafka jars (exit {done.returncode}); check access to Maven "
-                        f"Central and the pom {POM}. Last lines of its output:\n{_tail_text(done.stdout)}"
-                    )
-                (fetched / _STAMP).write_text(digest + "\n")
-                if self.libs_dir.exists():
-                    self.libs_dir.rename(work / "stale")
-                fetched.rename(self.libs_dir)
-            finally:
-                shutil.rmtree(work, ignore_errors=True)
-        return self.libs_dir
-
-    def _stamp(self) -> str | None:
-        try:
-            return (self.libs_dir / _STAMP).read_text().strip()
-        except OSError:
-            return None
+        """Fetch the broker jars with Maven unless ``libs_dir`` already holds them for the pom."""
+        return fetch_jars(self.libs_dir)
 
     # --- lifecycle --------------------------------------------------------------------
 
@@ -188,7 +84,7 @@ class LocalBroker:
         deadline = time.monotonic() + timeout
         self.data_dir.mkdir(parents=True, exist_ok=True)
         # A second `start` on the same data dir (another shell, a test) must not spawn a second JVM.
-        with _flock(self.data_dir / ".lock"):
+        with flock(self.data_dir / ".lock"):
             pid = self._running_pid()
             if pid is not None:
                 self._wait_until_ready(pid, deadline, spawned=False)
@@ -197,8 +93,8 @@ class LocalBroker:
             java = shutil.which("java")
             if java is None:
                 raise JavaNotFound()
-            _check_free(self.port, "Kafka client port")
-            _check_free(self.controller_port, "KRaft controller port")
+            check_free(self.port, "Kafka client port")
+            check_free(self.controller_port, "KRaft controller port")
             libs = self.ensure_jars()
             self._write_config()
             self._format_once(java, libs)
@@ -210,18 +106,18 @@ class LocalBroker:
         """Stop the broker named in the pid file, if it is this data dir's broker; True if one was stopped."""
         if not self.data_dir.is_dir():
             return False
-        with _flock(self.data_dir / ".lock"):
-            pid = _read_pid(self.pid_file)
+        with flock(self.data_dir / ".lock"):
+            pid = read_pid(self.pid_file)
             if pid is None:
                 return False
             if not self._is_ours(pid):
                 # Stale (the broker died, the pid may now belong to anyone): never signal it.
                 self.pid_file.unlink(missing_ok=True)
                 return False
-            _signal(pid, signal.SIGTERM)
+            send_signal(pid, signal.SIGTERM)
             if not self._wait_gone(pid, timeout):
                 log.warning("broker pid %s ignored SIGTERM for %.0f s; killing it", pid, timeout)
-                _signal(pid, signal.SIGKILL)
+                send_signal(pid, signal.SIGKILL)
                 self._wait_gone(pid, 10)
             self.pid_file.unlink(missing_ok=True)
             self._proc = None
@@ -234,7 +130,7 @@ class LocalBroker:
     # --- internals --------------------------------------------------------------------
 
     def _running_pid(self) -> int | None:
-        pid = _read_pid(self.pid_file)
+        pid = read_pid(self.pid_file)
         return pid if pid is not None and self._is_ours(pid) else None
 
     def _is_ours(self, pid: int) -> bool:
@@ -279,7 +175,7 @@ class LocalBroker:
             # Otherwise every new consumer group waits 3 s before its first assignment.
             "group.initial.rebalance.delay.ms": "0",
         }
-        text = "# Written by lineage.broker.LocalBroker on every start; edits are overwritten.\n"
+        text = "# Written by lineage.broker.local.LocalBroker on every start; edits are overwritten.\n"
         text += "".join(f"{key}={value}\n" for key, value in props.items())
         tmp = self.config_file.with_suffix(".tmp")
         tmp.write_text(text)
@@ -289,11 +185,11 @@ class LocalBroker:
         if (self.log_dirs / "meta.properties").exists():
             return
         cluster_id = self._cluster_id(java, libs)
-        done = _run_tool(java, libs, ["format", "-t", cluster_id, "-c", str(self.config_file), "--ignore-formatted"])
+        done = run_storage_tool(java, libs, ["format", "-t", cluster_id, "-c", str(self.config_file), "--ignore-formatted"])
         if done.returncode != 0:
             raise BrokerStartFailed(
                 f"formatting the broker storage in {self.log_dirs} failed (exit {done.returncode}); delete "
-                f"{self.data_dir} to start from scratch. Output:\n{_tail_text(done.stdout)}"
+                f"{self.data_dir} to start from scratch. Output:\n{tail_text(done.stdout)}"
             )
 
     def _cluster_id(self, java: str, libs: Path) -> str:
@@ -302,12 +198,12 @@ class LocalBroker:
             existing = self.cluster_id_file.read_text().strip()
             if _CLUSTER_ID.match(existing):
                 return existing
-        done = _run_tool(java, libs, ["random-uuid"])
+        done = run_storage_tool(java, libs, ["random-uuid"])
         cluster_id = done.stdout.decode(errors="replace").strip().splitlines()[-1:] if done.returncode == 0 else []
         if not cluster_id or not _CLUSTER_ID.match(cluster_id[0]):
             raise BrokerStartFailed(
                 f"`kafka.tools.StorageTool random-uuid` failed (exit {done.returncode}); check that {libs} holds "
-                f"the Kafka jars (delete it to fetch again). Output:\n{_tail_text(done.stdout)}"
+                f"the Kafka jars (delete it to fetch again). Output:\n{tail_text(done.stdout)}"
             )
         self.cluster_id_file.write_text(cluster_id[0] + "\n")
         return cluster_id[0]
@@ -346,7 +242,7 @@ class LocalBroker:
                 if spawned and "Address already in use" in tail:
                     raise PortInUse(self.port, "Kafka client or controller port")
                 raise BrokerStartFailed(f"the Kafka broker (pid {pid}) exited during startup.\n{tail}")
-            if _answers(self.bootstrap, expected, deadline):
+            if answers(self.bootstrap, expected, deadline):
                 return
             if time.monotonic() >= deadline:
                 if spawned:
@@ -361,104 +257,16 @@ class LocalBroker:
             time.sleep(0.25)
 
     def _stop_locked(self, pid: int) -> None:
-        _signal(pid, signal.SIGTERM)
+        send_signal(pid, signal.SIGTERM)
         if not self._wait_gone(pid, 15):
-            _signal(pid, signal.SIGKILL)
+            send_signal(pid, signal.SIGKILL)
             self._wait_gone(pid, 10)
         self.pid_file.unlink(missing_ok=True)
 
     def _log_tail(self) -> str:
         parts = []
         for path in (self.log_file, self.out_file):
-            text = _tail_file(path)
+            text = tail_file(path)
             if text:
                 parts.append(f"--- last lines of {path} ---\n{text}")
         return "\n".join(parts) or f"(no broker output in {self.log_file} or {self.out_file})"
-
-
-# --- helpers --------------------------------------------------------------------------
-
-
-@contextlib.contextmanager
-def _flock(path: Path) -> Iterator[None]:
-    with open(path, "a") as fh:
-        fcntl.flock(fh, fcntl.LOCK_EX)
-        try:
-            yield
-        finally:
-            fcntl.flock(fh, fcntl.LOCK_UN)
-
-
-def _read_pid(path: Path) -> int | None:
-    try:
-        return int(path.read_text().strip())
-    except (OSError, ValueError):
-        return None
-
-
-def _signal(pid: int, sig: signal.Signals) -> None:
-    with contextlib.suppress(ProcessLookupError):
-        os.kill(pid, sig)
-
-
-def _check_free(port: int, what: str) -> None:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        # Same option the JVM sets, so a port that only has TIME_WAIT leftovers counts as free.
-        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        try:
-            sock.bind(("127.0.0.1", port))
-        except OSError:
-            raise PortInUse(port, what) from None
-
-
-def _answers(bootstrap: str, cluster_id: str | None, deadline: float) -> bool:
-    """True when the broker answers a metadata request and lists itself (and is the expected cluster)."""
-    host, port = bootstrap.rsplit(":", 1)
-    # A plain connect first: kafka-python logs an error for every refused bootstrap attempt.
-    try:
-        socket.create_connection((host, int(port)), timeout=1).close()
-    except OSError:
-        return False
-    from kafka.admin import KafkaAdminClient
-    from kafka.errors import KafkaError
-
-    budget_ms = int(max(1.0, min(5.0, deadline - time.monotonic())) * 1000)
-    try:
-        admin = KafkaAdminClient(bootstrap_servers=bootstrap, client_id="lineage-broker-probe",
-                                 bootstrap_timeout_ms=budget_ms, request_timeout_ms=budget_ms)
-    except (KafkaError, OSError):
-        return False
-    try:
-        cluster = admin.describe_cluster()
-    except (KafkaError, OSError):
-        return False
-    finally:
-        admin.close()
-    if cluster_id is not None and cluster.get("cluster_id") != cluster_id:
-        return False
-    return bool(cluster.get("brokers"))
-
-
-def _run_tool(java: str, libs: Path, args: list[str]) -> subprocess.CompletedProcess[bytes]:
-    # Short-lived tool JVMs: a small heap and the serial GC start fastest.
-    cmd = [java, "-Xmx256m", "-XX:+UseSerialGC", "-XX:TieredStopAtLevel=1", "-cp", f"{libs}/*",
-           "kafka.tools.StorageTool", *args]
-    try:
-        return subprocess.run(cmd, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
-                              timeout=120)
-    except subprocess.TimeoutExpired as exc:
-        raise BrokerStartFailed(f"`kafka.tools.StorageTool {args[0]}` hung for 120 s.\n{_tail_text(exc.output or b'')}")
-
-
-def _tail_file(path: Path, lines: int = _TAIL_LINES) -> str:
-    try:
-        with open(path, "rb") as fh:
-            fh.seek(0, os.SEEK_END)
-            fh.seek(max(0, fh.tell() - 64 * 1024))
-            return _tail_text(fh.read(), lines)
-    except OSError:
-        return ""
-
-
-def _tail_text(data: bytes, lines: int = _TAIL_LINES) -> str:
-    return "\n".join(data.decode(errors="replace").rstrip().splitlines()[-lines:])

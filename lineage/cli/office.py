@@ -1,0 +1,34 @@
+"""The rights office as the sar and dsr commands reach it: the options naming a person and a request."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+import typer
+
+from lineage.cli.context import fail, parts
+
+Email = Annotated[str, typer.Option("--email", help="The person's business e-mail (trimmed and lower-cased).")]
+RequestId = Annotated[str | None, typer.Option("--request", help="Answer this registered request "
+                                               "(default: register a new one, received now).")]  # fmt: skip
+
+
+def rights_office(operator: str | None):
+    """The rights office on the configured store, or a clear error (exit code 1) when it cannot be built."""
+    from consumers.identity.pseudonym import MissingPseudonymKey
+    from consumers.rights.errors import RightsError
+
+    try:
+        return parts().rights_office(operator)
+    except (RightsError, MissingPseudonymKey) as exc:
+        raise fail(str(exc)) from None
+
+
+def rights_call(fn, *args, **kwargs):
+    """Run an office call, turning a refused request into a clear error and exit code 2."""
+    from consumers.rights.errors import RightsError
+
+    try:
+        return fn(*args, **kwargs)
+    except RightsError as exc:
+        raise fail(str(exc), code=2) from None
