@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 from rich.console import Console
 
 from lineage.settings import Settings
+
+if TYPE_CHECKING:
+    from lineage.wiring import Parts
 
 console = Console()
 err = Console(stderr=True)
@@ -21,8 +24,9 @@ def settings() -> Settings:
     return Settings()
 
 
-def parts():
+def parts() -> Parts:
     """The parts of this command, built from the settings on first use (``lineage.wiring.Parts``)."""
+    # Imported here: `lineage --help` need not load the store, the broker client and the policy.
     from lineage.wiring import Parts
 
     return Parts(settings())

@@ -2,18 +2,21 @@
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
 from lineage.cli.context import fail, parts
+
+if TYPE_CHECKING:
+    from consumers.rights.office import RightsOffice
 
 Email = Annotated[str, typer.Option("--email", help="The person's business e-mail (trimmed and lower-cased).")]
 RequestId = Annotated[str | None, typer.Option("--request", help="Answer this registered request "
                                                "(default: register a new one, received now).")]  # fmt: skip
 
 
-def rights_office(operator: str | None):
+def rights_office(operator: str | None) -> RightsOffice:
     """The rights office on the configured store, or a clear error (exit code 1) when it cannot be built."""
     from consumers.identity.pseudonym import MissingPseudonymKey
     from consumers.rights.errors import RightsError
