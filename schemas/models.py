@@ -13,7 +13,6 @@ says which model a line is.
 
 from __future__ import annotations
 
-import datetime as dt
 from enum import StrEnum
 
 from pydantic import Field, model_validator
@@ -25,7 +24,7 @@ from schemas.envelope import Event as Event
 from schemas.envelope import Person as Person
 from schemas.envelope import PersonRole as PersonRole
 from schemas.envelope import Producer as Producer
-from schemas.envelope import Timestamp, identifier
+from schemas.envelope import Day, Timestamp, identifier
 from schemas.envelope import identifier_fields as identifier_fields
 
 
@@ -205,7 +204,7 @@ class InvoiceEvent(Event):
     subscription_id: str
     amount_cents: int
     currency: str = Field(pattern=r"^[A-Z]{3}$")
-    due_date: dt.date
+    due_date: Day
     billing_company: str
 
 

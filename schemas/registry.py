@@ -72,6 +72,34 @@ def self_contained(schema: dict[str, Any], shared: dict[str, dict[str, Any]] | N
     return walk(copy.deepcopy(schema))
 
 
+def _strip_logical(node: Any) -> Any:
+    if isinstance(node, dict):
+        return {k: _strip_logical(v) for k, v in node.items() if k != "logicalType"}
+    if isinstance(node, list):
+        return [_strip_logical(n) for n in node]
+    return node
+
+
+def _has_logical(node: Any) -> bool:
+    if isinstance(node, dict):
+        return "logicalType" in node or any(_has_logical(v) for v in node.values())
+    return isinstance(node, list) and any(_has_logical(n) for n in node)
+
+
+def _logical_fields(record: dict[str, Any], path: tuple[str, ...]) -> list[tuple[tuple[str, ...], str]]:
+    found = []
+    for f in record["fields"]:
+        for t in f["type"] if isinstance(f["type"], list) else [f["type"]]:
+            if isinstance(t, dict) and "logicalType" in t:
+                found.append(((*path, f["name"]), t["logicalType"]))
+            elif isinstance(t, dict) and t.get("type") == "record":
+                found += _logical_fields(t, (*path, f["name"]))
+            elif _has_logical(t):
+                # Inside an array or a map: values the readers would have to check one by one.
+                raise ValueError(f"{'.'.join((*path, f['name']))}: a logical type inside an array or map is not supported")
+    return found
+
+
 @dataclass(frozen=True)
 class RegisteredSchema:
     """One schema id: its self-contained schema, the parsed form fastavro uses, and its model."""
@@ -83,6 +111,16 @@ class RegisteredSchema:
     @cached_property
     def parsed(self) -> Any:
         return parse_schema(self.schema)
+
+    @cached_property
+    def plain(self) -> Any:
+        """The parsed schema without logical types: the same bytes, read as plain longs, ints and strings."""
+        return parse_schema(_strip_logical(self.schema))
+
+    @cached_property
+    def logical_fields(self) -> tuple[tuple[tuple[str, ...], str], ...]:
+        """(path, logical type) of every field with a logical type, in the order the record holds them."""
+        return tuple(_logical_fields(self.schema, ()))
 
     @property
     def model(self) -> type[Event]:

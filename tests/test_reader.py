@@ -15,7 +15,8 @@ from producers.simulate import simulate
 from schemas import wire
 from schemas.errors import InvalidEvent, RejectedMessage
 from schemas.models import EVENT_MODELS
-from schemas.reader import EventReader, millis_to_datetime
+from schemas.reader import EventReader
+from schemas.values import millis_to_datetime
 from schemas.registry import FileSchemaRegistry
 
 REGISTRY = FileSchemaRegistry()
