@@ -7,15 +7,88 @@ Nothing outside this package touches the driver's client object.
 
 from __future__ import annotations
 
+import contextlib
+import errno
+import fcntl
+import os
+from collections.abc import Iterator
 from typing import Any
 from urllib.parse import unquote, urlparse
 
 import clickhouse_connect
 from clickhouse_connect.driver.client import Client
+from clickhouse_connect.driver.exceptions import ClickHouseError, OperationalError
 
 
 class StoreError(Exception):
-    """The store cannot be reached or used as configured."""
+    """The store cannot be used as configured (a URL of an unknown kind, a bad database name)."""
+
+
+class StoreUnavailable(StoreError):
+    """The store does not answer, or cannot take writes now; waiting may help."""
+
+
+class StoreLocked(StoreUnavailable):
+    """Another process holds the embedded store: chDB opens a folder in one process at a time."""
+
+
+class StoreFull(StoreUnavailable):
+    """The store's disk is full: free space (or grow the volume) and the consumer goes on where it stopped."""
+
+
+# ClickHouse's codes for a full disk: NOT_ENOUGH_SPACE, CANNOT_WRITE_TO_FILE_DESCRIPTOR, ... and the OS's own words.
+_FULL = ("NOT_ENOUGH_SPACE", "No space left on device", "Cannot reserve", "not enough space")
+# Folders this process opened the embedded engine on: chDB keeps one engine per process, and the
+# lock on its status file is then our own, not another process's.
+_OPENED: set[str] = set()
+
+
+def classify(exc: ClickHouseError, url: str) -> Exception:
+    """The store's typed error for a driver exception; an error of the SQL itself is returned as it is."""
+    text = str(exc)
+    if any(marker in text for marker in _FULL):
+        return StoreFull(f"the store's disk is full ({_first_line(text)})")
+    if isinstance(exc, OperationalError):
+        return StoreUnavailable(f"ClickHouse at {_safe(url)} does not answer ({_first_line(text)})")
+    return exc
+
+
+@contextlib.contextmanager
+def typed_faults(url: str) -> Iterator[None]:
+    """Turn the driver's errors of an unreachable or full store into the store's typed ones."""
+    try:
+        yield
+    except ClickHouseError as exc:
+        found = classify(exc, url)
+        if found is exc:
+            raise
+        raise found from None
+
+
+def _first_line(text: str) -> str:
+    return text.strip().splitlines()[0][:300] if text.strip() else "no detail"
+
+
+def _safe(url: str) -> str:
+    """The URL without a password, for messages."""
+    parsed = urlparse(url)
+    if parsed.password:
+        return url.replace(f":{parsed.password}@", ":***@")
+    return url
+
+
+def _held_elsewhere(path: str) -> bool:
+    """Whether another process holds the engine's lock on ``<path>/status``."""
+    status = os.path.join(path, "status")
+    if os.path.abspath(path) in _OPENED or not os.path.exists(status):
+        return False
+    try:
+        with open(status, "rb") as fh:
+            fcntl.flock(fh, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            fcntl.flock(fh, fcntl.LOCK_UN)
+    except OSError as exc:
+        return exc.errno in (errno.EWOULDBLOCK, errno.EAGAIN, errno.EACCES)
+    return False
 
 
 def chdb_path(url: str) -> str | None:
@@ -27,14 +100,30 @@ def chdb_path(url: str) -> str | None:
 
 
 def connect(url: str, database: str) -> Client:
-    """A client bound to ``database`` at ``url``; raises StoreError for a URL of another kind."""
-    parsed = urlparse(url)
-    if parsed.scheme == "chdb":
-        client = clickhouse_connect.get_client(interface="chdb", path=chdb_path(url), database=database)
-    elif parsed.scheme in ("http", "https"):
-        client = clickhouse_connect.get_client(dsn=url, database=database)
-    else:
-        raise StoreError(f"CLICKHOUSE_URL must start with chdb://, http:// or https://, not {url!r}")
+    """A client bound to ``database`` at ``url``.
+
+    Raises StoreError for a URL of another kind, StoreLocked when another process holds the
+    embedded store, StoreUnavailable when a server does not answer.
+    """
+    scheme = url.split("://", 1)[0] if "://" in url else ""
+    try:
+        if scheme == "chdb":
+            path = chdb_path(url) or ""
+            # Asked first: chDB itself would print the engine's own error to stderr, then fail vaguely.
+            if path and _held_elsewhere(path):
+                raise StoreLocked(f"the embedded store {path} is open in another process (a running "
+                                  "`lineage consume`?); stop it, or use a ClickHouse server (CLICKHOUSE_URL=http://...)")
+            client = clickhouse_connect.get_client(interface="chdb", path=path, database=database)
+            _OPENED.add(os.path.abspath(path))
+        elif scheme in ("http", "https"):
+            client = clickhouse_connect.get_client(dsn=url, database=database, connect_timeout=5)
+        else:
+            raise StoreError(f"CLICKHOUSE_URL must start with chdb://, http:// or https://, not {_safe(url)!r}")
+    except ClickHouseError as exc:
+        found = classify(exc, url)
+        if found is exc:
+            raise StoreUnavailable(f"cannot open the store at {_safe(url)} ({_first_line(str(exc))})") from None
+        raise found from None
     _compiled_inserts(client)
     return client
 

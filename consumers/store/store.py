@@ -29,7 +29,8 @@ class Store:
         if path := driver.chdb_path(url):
             Path(path).mkdir(parents=True, exist_ok=True)
         # Create the database through a client bound to `default`, then bind to it.
-        driver.connect(url, "default").command(f"CREATE DATABASE IF NOT EXISTS {database}")
+        with driver.typed_faults(url):
+            driver.connect(url, "default").command(f"CREATE DATABASE IF NOT EXISTS {database}")
         self.url = url
         self.database = database
         self._client = driver.connect(url, database)
@@ -39,7 +40,7 @@ class Store:
         """Create or bring up to date every set's tables, in the order given (a view after what it reads)."""
         for tables in table_sets:
             for statement in (*tables.ddl, *tables.migrations):
-                self._client.command(statement)
+                self.command(statement)
             if tables.finish is not None:
                 tables.finish(self)
             self._types.clear()  # a migration may have changed a column
@@ -48,20 +49,17 @@ class Store:
         """Insert column-oriented data; a second insert with the same token stores nothing."""
         if not data or not data[0]:
             return
-        self._client.insert(
-            table,
-            data,
-            column_names=list(columns),
-            column_types=self._column_types(table, tuple(columns)),
-            column_oriented=True,
-            settings={"insert_deduplication_token": token},
-        )
+        types = self._column_types(table, tuple(columns))
+        with driver.typed_faults(self.url):
+            self._client.insert(table, data, column_names=list(columns), column_types=types, column_oriented=True,
+                                settings={"insert_deduplication_token": token})  # fmt: skip
 
     def append(self, table: str, columns: Sequence[str], rows: Sequence[Sequence[Any]]) -> None:
         """Insert a few rows as they are (a record of what was done); no deduplication."""
         if rows:
-            self._client.insert(table, [list(r) for r in rows], column_names=list(columns),
-                                column_types=self._column_types(table, tuple(columns)))  # fmt: skip
+            types = self._column_types(table, tuple(columns))
+            with driver.typed_faults(self.url):
+                self._client.insert(table, [list(r) for r in rows], column_names=list(columns), column_types=types)
 
     def _column_types(self, table: str, columns: tuple[str, ...]) -> list[Any]:
         # Without the types, every insert first asks the engine to describe the table: a
@@ -76,10 +74,12 @@ class Store:
         return found
 
     def command(self, sql: str, parameters: dict[str, Any] | None = None, settings: dict[str, Any] | None = None) -> None:
-        self._client.command(sql, parameters=parameters or {}, settings=settings or {})
+        with driver.typed_faults(self.url):
+            self._client.command(sql, parameters=parameters or {}, settings=settings or {})
 
     def rows(self, sql: str, parameters: dict[str, Any] | None = None) -> list[tuple]:
-        return self._client.query(sql, parameters=parameters or {}).result_rows
+        with driver.typed_faults(self.url):
+            return self._client.query(sql, parameters=parameters or {}).result_rows
 
     def scalar(self, sql: str, parameters: dict[str, Any] | None = None) -> Any:
         rows = self.rows(sql, parameters)
@@ -94,7 +94,7 @@ class Store:
         return driver.codec_of(self._client)
 
     def drop(self) -> None:
-        self._client.command(f"DROP DATABASE IF EXISTS {self.database}")
+        self.command(f"DROP DATABASE IF EXISTS {self.database}")
 
 
 def open_store(url: str, database: str, table_sets: Sequence[TableSet]) -> Store:
