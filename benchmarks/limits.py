@@ -90,7 +90,7 @@ def tagged_batches(values: list[bytes], policy: Policy, size: int) -> list[Parti
 
 def insert(store: Store, batches: list[PartitionBatch]) -> Rate:
     """The sink writing already-tagged batches: every table the consumer writes, each batch one insert per table."""
-    sink = ClickHouseSink(store, "benchmark", "benchmark")
+    sink = ClickHouseSink(store, "benchmark", "benchmark", "flush_keys_benchmark")
     started = time.perf_counter()
     for batch in batches:
         sink.write([batch])

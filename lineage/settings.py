@@ -9,6 +9,8 @@ customary names, ``KAFKA_BOOTSTRAP_SERVERS`` and ``CLICKHOUSE_URL``.
 
 from __future__ import annotations
 
+import hashlib
+import socket
 from pathlib import Path
 
 from pydantic import AliasChoices, Field, SecretStr, field_validator
@@ -41,8 +43,19 @@ class Settings(BaseSettings):
     consumer_session_timeout_ms: int = Field(
         default=45_000,
         ge=6_000,
-        description="How long the group waits for a silent consumer before handing its partitions to another; "
-        "a restarted consumer may wait this long after a crash.",
+        description="How long the group waits for a silent consumer before handing its partitions to another "
+        "consumer. A consumer restarted under the same instance id gets them back at once.",
+    )
+    consumer_instance_id: str | None = Field(
+        default=None,
+        description="This consumer's static member id in the group (Kafka's group.instance.id); each consumer of a "
+        "group needs its own. Unset: derived from the host, the home folder and the group.",
+    )
+    store_retry_seconds: float = Field(
+        default=60.0, gt=0, description="How long the consumer waits for a store that fails before it exits (code 4)."
+    )
+    broker_retry_seconds: float = Field(
+        default=60.0, gt=0, description="How long the consumer waits for a broker that fails before it exits (code 5)."
     )
 
     # --- ClickHouse --------------------------------------------------------------
@@ -101,6 +114,13 @@ class Settings(BaseSettings):
         if self.pseudonym_key_file:
             return self.pseudonym_key_file.expanduser().read_text(encoding="utf-8").strip().encode() or None
         return None
+
+    def instance_id(self) -> str:
+        """The consumer's static member id: the configured one, else one per host, home folder and group."""
+        if self.consumer_instance_id:
+            return self.consumer_instance_id
+        where = hashlib.sha256(f"{self.home}|{self.consumer_group}".encode()).hexdigest()[:10]
+        return f"lineage-{socket.gethostname()}-{where}"
 
     @property
     def kafka_home(self) -> Path:

@@ -87,10 +87,13 @@ def consumer_config(settings: Settings, bootstrap: str) -> ConsumerConfig:
         group=settings.consumer_group,
         dead_letter_topic=settings.dead_letter_topic,
         pseudonym_key=settings.pseudonym_secret(),
+        instance_id=settings.instance_id(),
         session_timeout_ms=settings.consumer_session_timeout_ms,
         batch_max_records=settings.batch_max_records,
         batch_max_seconds=settings.batch_max_seconds,
         controls_refresh_seconds=settings.controls_refresh_seconds,
+        store_retry_seconds=settings.store_retry_seconds,
+        broker_retry_seconds=settings.broker_retry_seconds,
     )
 
 

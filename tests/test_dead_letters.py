@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import uuid
 from pathlib import Path
 
 import pytest
@@ -28,6 +29,11 @@ def _encode(event) -> bytes:
     return wire.encode(REGISTRY.current(type(event)), event.model_dump())
 
 
+def _fresh(event):
+    """The same event under a new id."""
+    return event.model_copy(update={"envelope": event.envelope.model_copy(update={"event_id": uuid.uuid4()})})
+
+
 def test_each_bad_message_is_dead_lettered_with_its_reason_while_good_ones_are_stored(
     pipeline: Pipeline, tmp_path: Path
 ) -> None:
@@ -52,10 +58,12 @@ def test_each_bad_message_is_dead_lettered_with_its_reason_while_good_ones_are_s
         "no_policy_entry": _encode(role_changed),
         "no_marketing_consent": _encode(dm),
     }
-    # One partition, good and bad interleaved, so a stop on any bad message would show.
+    # One partition, good and bad interleaved, so a stop on any bad message would show. Each good
+    # message is its own event: the same event twice would be stored once.
     topic = f"{pipeline.settings.topic_prefix}.usage"
     producer = KafkaProducer(bootstrap_servers=pipeline.bootstrap)
-    sent = [good[0], *[v for pair in zip(bad.values(), [good[1], good[0]] * 4) for v in pair]]
+    goods = [_encode(_fresh(usage[i % 2])) for i in range(len(bad))]
+    sent = [good[0], *[v for pair in zip(bad.values(), goods) for v in pair]]
     for value in sent:
         producer.send(topic, key=b"k", value=value, partition=0, headers=[("trace", b"t-1")])
     producer.flush()

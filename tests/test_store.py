@@ -9,6 +9,7 @@ import uuid
 import pytest
 
 from consumers.pipeline.batch import OffsetRange, PartitionBatch, flush_token
+from consumers.pipeline.flush_log import FlushLog, Resume
 from consumers.pipeline.sink import ClickHouseSink
 from consumers.policy.loader import load_policy
 from consumers.store.driver import CompiledInserts
@@ -57,7 +58,7 @@ def test_every_column_type_reads_back_as_written(store: Store) -> None:
                               "customer_data", int(occurred.timestamp() * 1000), "t.usage", 3, offset,
                               int(ingested.timestamp() * 1000)))  # fmt: skip
         batch.last_offset = offset
-    ClickHouseSink(store, "c1", "p1").write([batch])
+    ClickHouseSink(store, "c1", "p1", "flush_keys_test").write([batch])
 
     got = store.rows(f"SELECT {', '.join(EVENT_COLUMNS)} FROM events ORDER BY source_offset")
     assert len(got) == 2
@@ -74,28 +75,53 @@ def test_every_column_type_reads_back_as_written(store: Store) -> None:
     assert idents[1][IDENTIFIER_COLUMNS.index("source_offset")] == 11
 
 
-def test_a_flush_written_twice_under_its_token_is_stored_once(store: Store) -> None:
+def _two_partitions() -> list[PartitionBatch]:
     batches = []
     for partition in (0, 1):
         b = PartitionBatch("t.usage", partition, 0)
         b.add_event(_event(partition, 1_790_000_000_000, 1_795_000_000_000))
         b.last_offset = 0
         batches.append(b)
-    sink = ClickHouseSink(store, "c1", "p1")
-    token = sink.write(batches)
+    return batches
+
+
+def test_a_flush_written_twice_under_its_token_is_stored_once(store: Store) -> None:
+    batches = _two_partitions()
+    sink = ClickHouseSink(store, "c1", "p1", "flush_keys_test")
+    token, duplicates = sink.write(batches)
     assert token == flush_token([OffsetRange("t.usage", 1, 0, 0), OffsetRange("t.usage", 0, 0, 0)])
-    sink.write(batches, token)
-    assert store.scalar("SELECT count() FROM events") == 2
-    recorded = sink.recorded_flush("t.usage", 1, 0)
-    assert recorded is not None and recorded.token == token
-    assert recorded.ranges == (OffsetRange("t.usage", 0, 0, 0), OffsetRange("t.usage", 1, 0, 0))
-    assert sink.recorded_flush("t.usage", 1, 1) is None
+    assert sink.write(batches, token) == (token, 0)  # its own rows, at their own positions, are no duplicates
+    assert (duplicates, store.scalar("SELECT count() FROM events")) == (0, 2)
+
+
+def test_a_recorded_flush_not_marked_stored_is_the_one_to_finish(store: Store) -> None:
+    log = FlushLog(store)
+    token, _ = ClickHouseSink(store, "c1", "p1", "flush_keys_test").write(_two_partitions())
+    resume = log.resume("t.usage", 1)
+    assert resume.next_offset == 1 and resume.unfinished is not None and resume.unfinished.token == token
+    assert resume.unfinished.ranges == (OffsetRange("t.usage", 0, 0, 0), OffsetRange("t.usage", 1, 0, 0))
+    log.mark_stored(token)
+    assert log.resume("t.usage", 1) == Resume(1, None)
+    assert log.resume("t.usage", 7) == Resume(None, None)
+
+
+def test_an_event_stored_already_at_another_position_is_not_stored_again(store: Store) -> None:
+    sink = ClickHouseSink(store, "c1", "p1", "flush_keys_test")
+    sink.write(_two_partitions())
+    again = PartitionBatch("t.usage", 0, 5)
+    again.add_event(_event(1, 1_790_000_000_000, 1_795_000_000_000)[:22] + (5,) + _event(1, 0, 0)[23:])
+    again.add_event(_event(6, 1_790_000_000_000, 1_795_000_000_000)[:22] + (6,) + _event(6, 0, 0)[23:])
+    again.last_offset = 6
+    _, duplicates = sink.write([again])
+    assert duplicates == 1
+    assert store.scalar("SELECT count() FROM events") == 3
+    assert store.rows("SELECT source_offset, reason FROM suppressed_events") == [(5, "duplicate_event")]
 
 
 def test_a_range_recorded_by_a_single_partition_version_is_rebuilt_on_its_own(store: Store) -> None:
     store.command("INSERT INTO ingest_batches (source_topic, source_partition, first_offset, last_offset, messages,"
                   " created_at) VALUES ('t.usage', 2, 40, 59, 20, now64(3))")  # fmt: skip
-    recorded = ClickHouseSink(store, "c1", "p1").recorded_flush("t.usage", 2, 40)
+    recorded = FlushLog(store).resume("t.usage", 2).unfinished
     assert recorded is not None
     assert recorded.ranges == (OffsetRange("t.usage", 2, 40, 59),)
     assert recorded.token == "t.usage/2/40-59"  # the token that version wrote the range's rows under

@@ -9,12 +9,19 @@ from dataclasses import dataclass
 class ConsumerConfig:
     bootstrap: str  # the Kafka brokers, host:port[,host:port]
     topics: tuple[str, ...]  # the event topics to read, one per family
-    group: str  # the consumer group whose committed offsets say what is stored
+    group: str  # the consumer group; its committed offsets are a hint for lag tools, the store keeps its own
     dead_letter_topic: str
     pseudonym_key: bytes | None  # the secret of subject ids; None refuses to start (MissingPseudonymKey)
-    # How long the group waits for a silent consumer before handing its partitions to another;
-    # a restarted consumer may wait this long after a crash.
+    # This consumer's static member id in the group (Kafka's group.instance.id): a restart under the
+    # same id gets its partitions back at once instead of after the session timeout. None: dynamic.
+    instance_id: str | None = None
+    # How long the group waits for a silent consumer before handing its partitions to another.
     session_timeout_ms: int = 45_000
     batch_max_records: int = 20_000  # flush once the batches of all partitions hold this many messages
     batch_max_seconds: float = 1.0  # ... or once the oldest batch is this old
     controls_refresh_seconds: float = 1.0  # how often erasures, restrictions and objections are re-read
+    store_retry_seconds: float = 60.0  # how long a flush waits for a store that fails, before giving up
+    broker_retry_seconds: float = 60.0  # how long the consumer waits for a broker that fails, before giving up
+    # With a bound to run to (until idle), how long to wait for the group to hand over partitions;
+    # None: the session timeout and 30 s more (a dead member's partitions come free after its session).
+    assignment_timeout_seconds: float | None = None

@@ -11,6 +11,15 @@ class NoPolicyEntry(RejectedMessage):
     code = "no_policy_entry"
 
 
+class ProcessingFailed(RejectedMessage):
+    """Something no rule foresaw went wrong with this message; the consumer's log has the trace.
+
+    The message is kept on the dead-letter topic, so it can be replayed once the fault is fixed.
+    """
+
+    code = "processing_failed"
+
+
 class PolicyViolation(RejectedMessage):
     """The event breaks the policy; ``code`` says which promise it would break."""
 

@@ -8,6 +8,7 @@ out); nothing is stored untagged, and no error stops the consumer.
 from __future__ import annotations
 
 import datetime as dt
+import logging
 from collections.abc import Callable
 from dataclasses import dataclass
 from functools import cache
@@ -16,13 +17,15 @@ from typing import Any
 from consumers.identity.pseudonym import Pseudonymizer
 from consumers.pipeline.batch import DeadLetter, PartitionBatch, Suppression
 from consumers.pipeline.consent import LEDGER_EVENT_TYPES
-from consumers.pipeline.errors import SubjectErased, SuppressedEvent
+from consumers.pipeline.errors import ProcessingFailed, SubjectErased, SuppressedEvent
 from consumers.pipeline.tagging import Tagger
 from consumers.store.controls import ControlSet
 from schemas.errors import RejectedMessage
 from schemas.models import Event, PersonRole, identifier_fields
 from schemas.reader import EventReader, Shape
 from schemas.registry import FileSchemaRegistry
+
+log = logging.getLogger(__name__)
 
 # Who "acted" in an event, for activity counts: the first role present wins.
 _ACTOR_ROLES = tuple(r.value for r in (PersonRole.actor, PersonRole.last_updater, PersonRole.creator))
@@ -70,16 +73,23 @@ class MessageProcessor:
         offset: int,
         key: bytes | None,
         value: bytes | None,
-        headers: list[tuple[str, bytes]],
+        headers: list[tuple[str, bytes | None]],
         ingested_at: dt.datetime,
     ) -> Outcome | None:
-        """Append the message's rows to the batch; returns why it was not stored, or None if it was."""
-        schema_id, event_type = 0, ""
+        """Append the message's rows to the batch; returns why it was not stored, or None if it was.
+
+        Never raises for anything about the message: it ends stored, dead-lettered or suppressed.
+        """
+        schema_id, event_type, stage = 0, "", "decoding"
         try:
             shape, record = self.reader.decode(value or b"")
             schema_id = shape.schema.id
-            event_type = str(record["envelope"]["event_type"])
+            stage = "validating"
+            claimed = record["envelope"]["event_type"]
+            # Only a type the schema knows is recorded: a broken producer may put anything there.
+            event_type = claimed if claimed in shape.model.EVENT_TYPES else ""
             self.reader.check(shape, record, value or b"")
+            stage = "tagging"
             self._append(batch, shape, record, offset, ingested_at)
             return None
         except SuppressedEvent as exc:
@@ -90,12 +100,24 @@ class MessageProcessor:
                 DeadLetter(offset, key, value, headers, exc.code, exc.detail, schema_id, event_type)
             )
             return Outcome(True, exc.code)
+        except Exception as exc:
+            # The boundary of one message: whatever else goes wrong with it (a bug, a value no rule
+            # foresaw) makes it a dead letter, never a stop of the partition. The type and the stage
+            # only: a message of the exception may quote the payload.
+            log.warning("offset %s of %s/%s failed while %s", offset, batch.topic, batch.partition, stage,
+                        exc_info=True)  # fmt: skip
+            failed = ProcessingFailed(f"{type(exc).__name__} while {stage}")
+            batch.dead_letters.append(
+                DeadLetter(offset, key, value, headers, failed.code, failed.detail, schema_id, event_type)
+            )
+            return Outcome(True, failed.code)
         finally:
             batch.last_offset = offset
 
     def _append(
         self, batch: PartitionBatch, shape: Shape, record: dict[str, Any], offset: int, ingested_at: dt.datetime
     ) -> None:
+        """Work out every row of one event first, then add them all: a failure half-way adds nothing."""
         env = record["envelope"]
         event_type = env["event_type"]
         plain, idents = _payload_fields(shape.model)
@@ -123,9 +145,6 @@ class MessageProcessor:
             ids = ["" if e else i for i, e in zip(ids, erased, strict=True)]
             if not any(ids):
                 raise SubjectErased(f"{event_type} about an erased person")
-        if event_type in LEDGER_EVENT_TYPES:
-            for subject_id in consent_subjects:
-                self.tagger.consent.record(subject_id, event_type, position)
 
         actor = next((ids[roles.index(r)] for r in _ACTOR_ROLES if r in roles), "")
         tenant = env["tenant_id"] or ""
@@ -133,23 +152,20 @@ class MessageProcessor:
         occurred_ms = env["occurred_at"]  # DateTime64(3) takes milliseconds as they are
         producer = env["producer"]
         ingested_ms = int(ingested_at.timestamp() * 1000)
-        batch.add_event((
+        event_row = (
             event_id, event_type, shape.model.FAMILY, occurred_ms, tenant, ids, roles, actor,
             record.get("components") or [], attributes, tags.activities, tags.purposes, tags.data_uses,
             tags.legal_bases, tags.data_categories, tags.data_subject, tags.recipients, tags.retention_rule,
             tags.region, tags.policy_version, batch.topic, batch.partition, offset, shape.schema.id,
             producer["service"], producer["version"], self.consumer_version, ingested_ms,
-        ))  # fmt: skip
+        )  # fmt: skip
 
         # One person often holds two roles in an event (creator and last updater): store each
         # identifier once per event, not once per role.
-        seen: set[tuple[str, str, str]] = set()
+        identifiers: dict[tuple[str, str, str], tuple[Any, ...]] = {}
 
         def identify(subject_id: str, field: str, value: str) -> None:
-            if (subject_id, field, value) in seen:
-                return
-            seen.add((subject_id, field, value))
-            batch.add_identifier((
+            identifiers.setdefault((subject_id, field, value), (
                 subject_id, field, value, tenant, event_type, tags.retention_rule, occurred_ms,
                 batch.topic, batch.partition, offset, ingested_ms,
             ))  # fmt: skip
@@ -167,3 +183,11 @@ class MessageProcessor:
                 value = record[name]
                 if value is not None and primary:
                     identify(primary, name, text[name](value))
+
+        # Every row is worked out: now the event counts, for the consent ledger and the batch.
+        if event_type in LEDGER_EVENT_TYPES:
+            for subject_id in consent_subjects:
+                self.tagger.consent.record(subject_id, event_type, position)
+        batch.add_event(event_row)
+        for row in identifiers.values():
+            batch.add_identifier(row)

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import datetime as dt
 import time
+from dataclasses import replace
 from collections.abc import Callable
 
 from kafka import KafkaConsumer
@@ -19,7 +20,8 @@ from kafka.structs import TopicPartition
 
 from consumers.pipeline.batch import PartitionBatch
 from consumers.pipeline.errors import RecoveryError
-from consumers.pipeline.sink import RecordedFlush
+from consumers.pipeline.flush_log import RecordedFlush
+from consumers.pipeline.unreadable import dead_letter, find_unreadable
 
 # Gives one message to the processor: (batch, offset, key, value, headers, ingested_at).
 Process = Callable[[PartitionBatch, int, bytes | None, bytes | None, list, dt.datetime], object]
@@ -41,7 +43,22 @@ def reread(flush: RecordedFlush, bootstrap: str, process: Process, timeout_s: fl
             if time.monotonic() > deadline:
                 missing = ", ".join(str(r) for r in wanted.values())
                 raise RecoveryError(f"could not read again the recorded ranges {missing} within {timeout_s:.0f} s")
-            for tp, records in reader.poll(timeout_ms=500).items():
+            try:
+                polled = reader.poll(timeout_ms=500)
+            except Exception as exc:  # a record the client cannot parse: dead-lettered by position, as first time
+                positions = {tp: reader.position(tp) for tp in wanted}
+                found = find_unreadable(bootstrap, positions, timeout_ms=5000)
+                if found is None:
+                    raise RecoveryError(f"could not read again the recorded ranges ({type(exc).__name__})") from None
+                r = wanted[found.partition]
+                last = min(found.next_readable, r.last_offset + 1)
+                dead_letter(batches[(r.topic, r.partition)], replace(found, next_readable=last), exc)
+                reader.seek(found.partition, last)
+                if last > r.last_offset:
+                    del wanted[found.partition]
+                    reader.pause(found.partition)
+                continue
+            for tp, records in polled.items():
                 r = wanted.get(tp)
                 if r is None:
                     continue

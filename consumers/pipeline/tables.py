@@ -1,11 +1,13 @@
 """The tagging consumer's own tables: what it could not store and why, and the record of each flush.
 
 ``events`` and ``identifiers``, which it fills for everyone, are the store's
-(``consumers/store/events.py``). These four only the pipeline writes.
+(``consumers/store/events.py``). These four only the pipeline writes; ``ingest_batches``
+and ``stored_flushes`` are the flush log (``consumers/pipeline/flush_log.py``).
 """
 
 from __future__ import annotations
 
+from consumers.pipeline.flush_log import TOKEN
 from consumers.store.tables import DEDUP, TableSet
 
 # What went to the dead-letter topic and why: counts and reasons, never the payload.
@@ -25,8 +27,9 @@ ORDER BY (source_topic, source_partition, source_offset)
 {DEDUP}
 """
 
-# Valid events the pipeline did not store because a person's choice stops them:
-# an erasure, an objection, an opt-out. Positions and reasons, never the payload.
+# Valid events the pipeline did not store because a person's choice stops them (an erasure,
+# an objection, an opt-out), or because the same event is stored already (a producer's retry:
+# reason duplicate_event). Positions and reasons, never the payload.
 SUPPRESSED_EVENTS = f"""
 CREATE TABLE IF NOT EXISTS suppressed_events (
     source_topic      LowCardinality(String),
@@ -57,17 +60,15 @@ ORDER BY (source_topic, source_partition, first_offset)
 {DEDUP}
 """
 
-# Batches whose dead letters are on the topic: a replay or a redelivery after a
-# crash rebuilds the batch but does not send its dead letters a second time.
-PUBLISHED_DEAD_LETTERS = """
-CREATE TABLE IF NOT EXISTS published_dead_letters (
-    source_topic      LowCardinality(String),
-    source_partition  UInt32,
-    first_offset      UInt64,
-    last_offset       UInt64,
-    published_at      DateTime64(3, 'UTC')
-) ENGINE = ReplacingMergeTree
-ORDER BY (source_topic, source_partition, first_offset, last_offset)
+# Flushes whose rows are all stored and whose dead letters are on the topic. Created once from
+# the ranges an earlier version recorded (it knew no such mark): those flushes count as whole.
+STORED_FLUSHES = f"""
+CREATE TABLE IF NOT EXISTS stored_flushes (
+    flush_token  String,
+    stored_at    DateTime64(3, 'UTC')
+) ENGINE = MergeTree
+ORDER BY flush_token
+AS SELECT DISTINCT {TOKEN} AS flush_token, now64(3) AS stored_at FROM ingest_batches
 """
 
 DEAD_LETTER_COLUMNS = (
@@ -80,11 +81,9 @@ SUPPRESSED_COLUMNS = (
 BATCH_COLUMNS = (
     "source_topic", "source_partition", "first_offset", "last_offset", "messages", "created_at", "flush_token",
 )  # fmt: skip
-PUBLISHED_COLUMNS = ("source_topic", "source_partition", "first_offset", "last_offset", "published_at")
 
-TABLES = TableSet(
-    "pipeline",
-    (DEAD_LETTERS, SUPPRESSED_EVENTS, INGEST_BATCHES, PUBLISHED_DEAD_LETTERS),
-    # Ranges recorded before flushes spanned several partitions carry no token.
-    ("ALTER TABLE ingest_batches ADD COLUMN IF NOT EXISTS flush_token String",),
-)
+# Ranges recorded before flushes spanned several partitions carry no token; the column comes
+# before the flush log's backfill reads it.
+_ADD_TOKEN = "ALTER TABLE ingest_batches ADD COLUMN IF NOT EXISTS flush_token String"
+
+TABLES = TableSet("pipeline", (DEAD_LETTERS, SUPPRESSED_EVENTS, INGEST_BATCHES, _ADD_TOKEN, STORED_FLUSHES))
