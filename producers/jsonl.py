@@ -42,8 +42,15 @@ def read_events(path: Path) -> list[Event]:
     """All events of a file, or JsonLinesError naming every bad line."""
     events: list[Event] = []
     problems: list[tuple[int, str]] = []
-    with path.open(encoding="utf-8") as fh:
-        for number, text in enumerate(fh, start=1):
+    with path.open("rb") as fh:
+        for number, raw in enumerate(fh, start=1):
+            try:
+                text = raw.decode("utf-8")
+            except UnicodeDecodeError as exc:
+                problems.append((number, f"not UTF-8 text (byte {exc.start}): is this a JSON-lines file?"))
+                if len(problems) > 100:
+                    break  # a binary file: every line says the same
+                continue
             if not text.strip():
                 continue
             try:
@@ -52,6 +59,8 @@ def read_events(path: Path) -> list[Event]:
                 problems.append((number, f"not JSON: {exc.msg} at column {exc.colno}"))
             except ValidationError as exc:
                 problems.append((number, validation_summary(exc)))
+            except RecursionError:
+                problems.append((number, "JSON nested too deeply"))
             except ValueError as exc:
                 problems.append((number, str(exc)))
     if problems:

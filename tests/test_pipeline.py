@@ -130,7 +130,7 @@ def test_an_invalid_jsonl_line_is_reported_with_its_number_and_nothing_is_sent(p
     jsonl.write_text("\n".join(lines) + "\n")
 
     result = CliRunner().invoke(app, ["produce", "--from-jsonl", str(jsonl)], env=_env(pipeline))
-    assert result.exit_code == 1
+    assert result.exit_code == 2  # bad input (README, Exit codes)
     assert "line 2:" in result.output and "education_name" in result.output and "line 5: not JSON" in result.output
     assert "nothing was sent" in result.output
     assert _positions(pipeline) == {}

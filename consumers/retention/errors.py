@@ -9,3 +9,7 @@ class RetentionError(Exception):
 
 class FutureAsOf(RetentionError):
     """A run as of a future moment would delete data before its term has ended; only a dry run may look ahead."""
+
+
+class AsOfOutOfRange(RetentionError):
+    """A moment the retention terms cannot be counted from or to within the store's range of times."""

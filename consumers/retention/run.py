@@ -18,7 +18,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from consumers.policy.model import Policy
-from consumers.retention.errors import FutureAsOf
+from consumers.retention.errors import AsOfOutOfRange, FutureAsOf
 from consumers.retention.plan import (
     Plan,
     Planner,
@@ -59,11 +59,19 @@ class RunReport:
         return next((s.rows for s in self.steps if s.step == step), {})
 
 
+# Terms run years back and forward from the moment asked about; the store holds 1900 to 2299.
+EARLIEST_AS_OF = dt.datetime(1970, 1, 1, tzinfo=dt.UTC)
+LATEST_AS_OF = dt.datetime(2200, 12, 31, 23, 59, 59, tzinfo=dt.UTC)
+
+
 def resolve_as_of(as_of: dt.datetime | None, allow_future: bool) -> dt.datetime:
     now = dt.datetime.now(dt.UTC)
     if as_of is None:
         return now
     as_of = as_of if as_of.tzinfo else as_of.replace(tzinfo=dt.UTC)
+    if not EARLIEST_AS_OF <= as_of <= LATEST_AS_OF:
+        raise AsOfOutOfRange(f"--as-of {as_of.date().isoformat()} is outside {EARLIEST_AS_OF:%Y-%m-%d} to "
+                             f"{LATEST_AS_OF:%Y-%m-%d}, the moments retention can count its terms from")  # fmt: skip
     if not allow_future and as_of > now + _CLOCK_SLACK:
         raise FutureAsOf(f"--as-of {as_of:%Y-%m-%d %H:%M} is in the future: a run would delete data before its "
                          "term has ended. Use --dry-run to see what will be due then.")  # fmt: skip

@@ -11,6 +11,7 @@ import contextlib
 import errno
 import fcntl
 import os
+import re
 from collections.abc import Iterator
 from typing import Any
 from urllib.parse import unquote, urlparse
@@ -66,6 +67,9 @@ def typed_faults(url: str) -> Iterator[None]:
 
 
 def _first_line(text: str) -> str:
+    # A refused connection buries its reason in a long retry message: keep the reason.
+    if found := re.search(r"\[Errno -?\d+\] [^\"')]+", text):
+        return found.group(0).strip()
     return text.strip().splitlines()[0][:300] if text.strip() else "no detail"
 
 

@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
-import typer
+import sys
 
-from lineage.cli import dsr, kafka, pipeline, retention, sar, usage
+from lineage.cli import dsr, exits, kafka, pipeline, retention, sar, usage
+from lineage.cli.context import LineageTyper, fail
 
-app = typer.Typer(
+app = LineageTyper(
     help="Engage Lineage: SaaS events through Kafka, tagged with purpose and legal basis, into ClickHouse.\n\n"
     "Configuration comes from environment variables: LINEAGE_<SETTING>, plus KAFKA_BOOTSTRAP_SERVERS and "
     "CLICKHOUSE_URL. See README.md.",
@@ -25,4 +26,8 @@ app.command()(usage.report)
 
 
 def main() -> None:
-    app()
+    try:
+        app()
+    except Exception as exc:  # the last net, outside any command (the parser's own failure, say)
+        fail(f"unexpected {type(exc).__name__}: {exc}", code=exits.INTERNAL)
+        sys.exit(exits.INTERNAL)

@@ -7,10 +7,10 @@ from typing import Annotated
 
 import typer
 
-from lineage.cli.context import Operator, console, fail
+from lineage.cli.context import LineageTyper, Operator, console, fail
 from lineage.cli.office import Email, rights_call, rights_office
 
-app = typer.Typer(help="The register of data-subject requests: deadlines (one month, Art. 12(3)), extensions, "
+app = LineageTyper(help="The register of data-subject requests: deadlines (one month, Art. 12(3)), extensions, "
                   "refusals.", no_args_is_help=True)  # fmt: skip
 
 

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import typer
 
-from lineage.cli.context import console, fail, parts, settings
+from lineage.cli.context import LineageTyper, console, fail, parts, settings
 
-app = typer.Typer(help="The local single-node Kafka broker (KRaft) run from the Apache Kafka jars.",
+app = LineageTyper(help="The local single-node Kafka broker (KRaft) run from the Apache Kafka jars.",
                   no_args_is_help=True)  # fmt: skip
 
 
@@ -31,15 +31,10 @@ def kafka_topics() -> None:
     """Create the pipeline's topics where missing and apply the retention the policy gives them; list them."""
     from rich.table import Table
 
-    from lineage.topics import TopicSetupFailed
-    from lineage.wiring import NoBroker
 
     p = parts()
-    try:
-        bootstrap = p.bootstrap()
-        created = p.prepare_topics(bootstrap)
-    except (NoBroker, TopicSetupFailed) as exc:
-        raise fail(str(exc)) from None
+    bootstrap = p.bootstrap()
+    created = p.prepare_topics(bootstrap)
     table = Table(title=f"Topics on {bootstrap}", title_justify="left")
     for h in ("topic", "partitions", "retention", ""):
         table.add_column(h)

@@ -7,7 +7,8 @@ from typing import Annotated
 
 import typer
 
-from lineage.cli.context import console, fail, parts, settings
+from lineage.cli import exits
+from lineage.cli.context import console, err, fail, parts, settings
 
 
 def produce(
@@ -21,26 +22,24 @@ def produce(
 ) -> None:
     """Produce events to Kafka as Avro in the Confluent wire format."""
     from lineage.ingest import produce_simulation
-    from lineage.wiring import NoBroker
     from producers.jsonl import JsonLinesError, read_events
     from producers.sdk import EventProducer
 
     if (simulate is None) == (from_jsonl is None):
-        raise fail("give exactly one of --simulate N or --from-jsonl FILE", code=2)
+        raise fail("give exactly one of --simulate N or --from-jsonl FILE", code=exits.USAGE)
+    events = []
+    if from_jsonl is not None:
+        try:  # every line is checked before the broker is asked for anything
+            events = read_events(from_jsonl)
+        except JsonLinesError as exc:
+            raise fail(str(exc), code=exits.USAGE) from None
     p = parts()
-    try:
-        bootstrap = p.bootstrap()
-    except NoBroker as exc:
-        raise fail(str(exc)) from None
+    bootstrap = p.bootstrap()
     p.prepare_topics(bootstrap)
     if simulate is not None:
         seconds = produce_simulation(p, bootstrap, simulate, seed, console)
         console.print(f"produced {simulate:,} events in {seconds:.1f} s")
         return
-    try:
-        events = read_events(from_jsonl)  # type: ignore[arg-type]
-    except JsonLinesError as exc:
-        raise fail(str(exc)) from None
     with EventProducer(bootstrap, p.settings.topic_prefix) as producer:
         producer.send_and_wait(events)
     console.print(f"produced {len(events):,} events from {from_jsonl}")
@@ -51,19 +50,18 @@ def consume(
         float | None, typer.Option("--until-idle", help="Stop once no message arrived for this many seconds.")
     ] = None,
 ) -> None:
-    """Run the tagging consumer: validate, tag and store events; send what cannot be stored to the dead-letter topic."""
-    from consumers.identity.pseudonym import MissingPseudonymKey
-    from consumers.policy.errors import PolicyFileError
+    """Run the tagging consumer: validate, tag and store events; send what cannot be stored to the dead-letter topic.
+
+    Exit codes: 4 the store stayed unavailable, 5 the broker did, 6 no partitions came (with --until-idle),
+    7 the store and a topic disagree (see README, Exit codes).
+    """
     from lineage.ingest import consume as run_consume
-    from lineage.wiring import NoBroker
 
     p = parts()
     try:
         bootstrap = p.bootstrap()
         p.prepare_topics(bootstrap)
-        stats = run_consume(p, bootstrap, until_idle, None, console)
-    except (NoBroker, MissingPseudonymKey, PolicyFileError) as exc:
-        raise fail(str(exc)) from None
+        stats = run_consume(p, bootstrap, until_idle, None, err)
     except KeyboardInterrupt:
         console.print("stopped")
         return

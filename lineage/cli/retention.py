@@ -7,9 +7,9 @@ from typing import Annotated
 
 import typer
 
-from lineage.cli.context import Operator, console, fail, parts
+from lineage.cli.context import LineageTyper, Operator, console, fail, parts
 
-app = typer.Typer(help="Retention (privacy statement section 4): fixed terms are table TTLs that ClickHouse "
+app = LineageTyper(help="Retention (privacy statement section 4): fixed terms are table TTLs that ClickHouse "
                   "enforces itself; terms that start at an event (a subscription ended, a contact left, an "
                   "opt-out) are enforced by `lineage retention run`.", no_args_is_help=True)  # fmt: skip
 

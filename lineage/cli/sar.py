@@ -7,10 +7,10 @@ from typing import Annotated
 
 import typer
 
-from lineage.cli.context import Operator, console, err, fail
+from lineage.cli.context import LineageTyper, Operator, console, err, fail
 from lineage.cli.office import Email, RequestId, rights_call, rights_office
 
-app = typer.Typer(help="Answer a data-subject request (GDPR Art. 15-21) for one person, named by business e-mail. "
+app = LineageTyper(help="Answer a data-subject request (GDPR Art. 15-21) for one person, named by business e-mail. "
                   "Every command registers or completes a request and writes the access log.",
                   no_args_is_help=True)  # fmt: skip
 

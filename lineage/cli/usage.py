@@ -8,9 +8,9 @@ from typing import Annotated
 
 import typer
 
-from lineage.cli.context import console, fail, parts
+from lineage.cli.context import LineageTyper, console, fail, parts
 
-app = typer.Typer(help="Usage of Engage Process for the product team: product-insight events only, without "
+app = LineageTyper(help="Usage of Engage Process for the product team: product-insight events only, without "
                   "anyone restricted, erased or objecting; people are counted, never named. Days and weeks are "
                   "in Europe/Amsterdam.", no_args_is_help=True)  # fmt: skip
 
