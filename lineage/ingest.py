@@ -5,6 +5,8 @@ Shared by `lineage produce`, `lineage consume` and the demo.
 
 from __future__ import annotations
 
+import signal
+import threading
 import time
 
 from rich.console import Console
@@ -44,8 +46,18 @@ def produce_simulation(parts: Parts, bootstrap: str, n: int, seed: int | None, c
 
 def consume(parts: Parts, bootstrap: str, until_idle: float | None, expect: int | None,
             console: Console) -> ConsumeStats:  # fmt: skip
-    """Run the tagging consumer until it is idle for ``until_idle`` seconds (or stopped), showing its progress."""
-    consumer = parts.consumer(bootstrap)
-    with progress_bar(console) as bar:
-        task = bar.add_task("consuming, tagging, storing", total=expect)
-        return consumer.run(until_idle=until_idle, on_progress=lambda s: bar.update(task, completed=s.consumed))
+    """Run the tagging consumer until it is idle for ``until_idle`` seconds (or stopped), showing its progress.
+
+    Its changes of state (the store or the broker gone, and back) are printed as they happen.
+    """
+    consumer = parts.consumer(bootstrap, report=lambda message: console.print(f"[yellow]{message}[/]"))
+    # Ctrl-C or a SIGTERM (docker stop) ends the run at the next poll, with what it holds flushed.
+    signals = (signal.SIGINT, signal.SIGTERM) if threading.current_thread() is threading.main_thread() else ()
+    previous = {sig: signal.signal(sig, lambda *_: consumer.stop()) for sig in signals}
+    try:
+        with progress_bar(console) as bar:
+            task = bar.add_task("consuming, tagging, storing", total=expect)
+            return consumer.run(until_idle=until_idle, on_progress=lambda s: bar.update(task, completed=s.consumed))
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import os
 import secrets
+from collections.abc import Callable
 from functools import cached_property
 from pathlib import Path
 
@@ -160,10 +161,11 @@ class Parts:
         """Create missing topics and bring every topic's retention in line with the policy."""
         return ensure_topics(bootstrap, self.topic_specs())
 
-    def consumer(self, bootstrap: str, after_store: FlushHook | None = None) -> TaggingConsumer:
-        """The tagging consumer on the configured store, group and topics."""
+    def consumer(self, bootstrap: str, after_store: FlushHook | None = None,
+                 report: Callable[[str], None] | None = None) -> TaggingConsumer:  # fmt: skip
+        """The tagging consumer on the configured store, group and topics; ``report`` hears its changes of state."""
         return TaggingConsumer(consumer_config(self.settings, bootstrap), self.store, self.policy,
-                               after_store=after_store)  # fmt: skip
+                               after_store=after_store, report=report)  # fmt: skip
 
     def rights_office(self, operator: str | None = None) -> RightsOffice:
         """The rights office on the configured store; it purges the dead-letter topic when a broker answers."""

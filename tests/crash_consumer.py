@@ -1,7 +1,8 @@
 """The tagging consumer in a process of its own, so a test can kill it for real.
 
-    python crash_consumer.py crash-after-store N   # SIGKILL itself after flush N is stored, before its commit
-    python crash_consumer.py crash-mid-write N     # SIGKILL itself inside flush N's write, after its identifiers
+    python crash_consumer.py crash-after-store N   # SIGKILL itself once a flush (the Nth or later) of several
+                                                   # partitions is stored, before it is marked whole
+    python crash_consumer.py crash-mid-write N     # SIGKILL itself inside such a flush's write, after its identifiers
     python crash_consumer.py resume                # consume until idle, then print a JSON report of the store
 
 Settings come from the environment, as for the `lineage` command.
@@ -13,6 +14,7 @@ import json
 import os
 import signal
 import sys
+import time
 
 from kafka import KafkaConsumer
 from kafka.structs import TopicPartition
@@ -62,33 +64,46 @@ def report(store: Store) -> dict[str, int]:
 
 
 def main(argv: list[str]) -> None:
+    started = time.monotonic()
     settings = Settings()
     parts = Parts(settings)
     store = parts.store
     mode = argv[0]
     crash_at = int(argv[1]) if len(argv) > 1 else 0
     flushed = 0
+    ranges = 0  # of the flush being written
 
     def after_store(batches) -> None:
         nonlocal flushed
         flushed += 1
-        if mode == "crash-after-store" and flushed == crash_at:
+        # The state the test needs, made rather than hoped for: a flush of several partitions.
+        if mode == "crash-after-store" and flushed >= crash_at and len(batches) >= 2:
             _die()
 
     if mode == "crash-mid-write":
         insert = store.insert
 
         def insert_then_die(table, columns, data, token):  # the real insert, then a kill
+            nonlocal ranges
             insert(table, columns, data, token)
-            if table == "identifiers" and flushed + 1 == crash_at:
+            if table == "ingest_batches":
+                ranges = len(data[0])
+            if table == "identifiers" and flushed + 1 >= crash_at and ranges >= 2:
                 _die()
 
         store.insert = insert_then_die  # type: ignore[method-assign]
 
     before = written_beyond_commit(settings, store) if mode == "resume" else 0
+    first_message: list[float] = []
+
+    def progress(stats) -> None:
+        if stats.consumed and not first_message:
+            first_message.append(time.monotonic() - started)
+
     consumer = parts.consumer(settings.kafka_bootstrap_servers, after_store=after_store)  # type: ignore[arg-type]
-    stats = consumer.run(until_idle=3)
-    out = report(store) | {"written_beyond_commit_before": before, "consumed": stats.consumed}
+    stats = consumer.run(until_idle=3, on_progress=progress)
+    out = report(store) | {"written_beyond_commit_before": before, "consumed": stats.consumed,
+                           "seconds_to_first_message": first_message[0] if first_message else None}  # fmt: skip
     print(json.dumps(out))
 
 

@@ -46,6 +46,11 @@ class Pipeline:
         config = consumer_config(self.settings, self.bootstrap)
         return TaggingConsumer(config, self.store, policy or load_policy(), **kw)
 
+    def consumer_with(self, **settings) -> TaggingConsumer:
+        """A consumer on the same topics and store with other settings (another group, another batch size)."""
+        config = consumer_config(self.settings.model_copy(update=settings), self.bootstrap)
+        return TaggingConsumer(config, self.store, load_policy())
+
     def consume(self, policy: Policy | None = None, until_idle: float = 1.5, **kw) -> ConsumeStats:
         return self.consumer(policy, **kw).run(until_idle=until_idle)
 
@@ -74,7 +79,7 @@ def make_pipeline(kafka_bootstrap: str, store_url: str, tmp_path: Path) -> Itera
 
     def make(**overrides) -> Pipeline:
         name = uuid.uuid4().hex[:10]
-        settings = Settings(
+        defaults = dict(
             home=tmp_path / "home",
             kafka_bootstrap_servers=kafka_bootstrap,
             clickhouse_url=store_url,
@@ -85,8 +90,8 @@ def make_pipeline(kafka_bootstrap: str, store_url: str, tmp_path: Path) -> Itera
             topic_partitions=2,
             pseudonym_key=TEST_KEY,
             batch_max_seconds=0.3,
-            **overrides,
         )
+        settings = Settings(**(defaults | overrides))
         store = open_store(settings.store_url, settings.clickhouse_database, load_policy())
         Parts(settings).prepare_topics(kafka_bootstrap)
         pipeline = Pipeline(settings, store, kafka_bootstrap)

@@ -38,8 +38,9 @@ def _env(p: Pipeline, store_url: str) -> dict[str, str]:
         "LINEAGE_TOPIC_PARTITIONS": str(s.topic_partitions),
         "LINEAGE_PSEUDONYM_KEY": TEST_KEY,
         "LINEAGE_BATCH_MAX_RECORDS": "600",
-        # The killed member never says goodbye; the restart waits this long for its partitions.
-        "LINEAGE_CONSUMER_SESSION_TIMEOUT_MS": "6000",
+        # The killed member never says goodbye; the restart, under the same instance id, takes its
+        # partitions back at once, however long the session timeout.
+        "LINEAGE_HOME": str(p.settings.home),
     }
 
 
@@ -79,3 +80,22 @@ def test_a_killed_consumer_restarts_without_duplicates(crash: str, make_pipeline
     assert got["events"] == got["distinct_event_ids"] == got["distinct_event_offsets"] == want_events
     assert got["identifiers"] == got["distinct_identifiers"] == want_identifiers
     assert got["dead_letters"] == got["distinct_dead_letters"] == want_dead
+
+
+def test_a_consumer_killed_with_sigkill_resumes_within_ten_seconds(make_pipeline, tmp_path: Path) -> None:
+    """Static membership: the restart is the same group member, so the group does not wait out its session."""
+    events = list(simulate(FIRST_WAVE, seed=12, tenants=8, days=20))
+    p = make_pipeline()
+    url = os.environ.get("CLICKHOUSE_URL") or f"chdb://{tmp_path / 'restart-store'}"
+    env = _env(p, url) | {"LINEAGE_CONSUMER_SESSION_TIMEOUT_MS": "45000"}
+    p.produce(events[:1000])
+    assert _run(["crash-after-store", "1"], env).returncode == -signal.SIGKILL
+    p.produce(events[1000:])
+
+    resumed = _run(["resume"], env)
+    assert resumed.returncode == 0, resumed.stderr[-3000:]
+    got = json.loads(resumed.stdout.strip().splitlines()[-1])
+    seconds = got["seconds_to_first_message"]
+    print(f"\nkill -9, then restart: first message processed {seconds:.1f} s after the new process started")
+    assert seconds is not None and seconds < 10, "a dynamic member would wait out the 45 s session"
+    assert got["events"] == got["distinct_event_ids"] == got["distinct_event_offsets"]

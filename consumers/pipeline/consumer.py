@@ -18,6 +18,7 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 import logging
+import threading
 import time
 from collections import Counter
 from collections.abc import Callable
@@ -25,6 +26,7 @@ from dataclasses import dataclass, field
 from importlib.metadata import version
 
 from kafka import KafkaConsumer, KafkaProducer
+from kafka.admin import KafkaAdminClient, MemberToRemove
 from kafka.errors import CorruptRecordError, FencedInstanceIdError, KafkaError
 from kafka.structs import OffsetAndMetadata, TopicPartition
 
@@ -109,9 +111,12 @@ class TaggingConsumer:
             max_poll_interval_ms=int((300 + config.store_retry_seconds + config.broker_retry_seconds) * 1000),
             max_partition_fetch_bytes=8 * 1024 * 1024,
             fetch_max_bytes=64 * 1024 * 1024,
+            # After a broker restart, be back within seconds rather than the client's default half minute.
+            reconnect_backoff_max_ms=2_000,
         )
         self.dead_letters = DeadLetterPublisher(
-            KafkaProducer(bootstrap_servers=config.bootstrap, acks="all", linger_ms=5, compression_type="zstd"),
+            KafkaProducer(bootstrap_servers=config.bootstrap, acks="all", linger_ms=5, compression_type="zstd",
+                          reconnect_backoff_max_ms=2_000),
             config.dead_letter_topic,
             CONSUMER_VERSION,
         )
@@ -122,6 +127,11 @@ class TaggingConsumer:
         # Flushes this process rebuilt: their other partitions need no second rebuild.
         self.recovered: set[str] = set()
         self.stats = ConsumeStats()
+        self._stopping = threading.Event()
+
+    def stop(self) -> None:
+        """Ask a running consumer, from any thread, to flush what it holds and end its run."""
+        self._stopping.set()
 
     def run(self, until_idle: float | None = None, max_messages: int | None = None,
             on_progress: Callable[[ConsumeStats], None] | None = None) -> ConsumeStats:  # fmt: skip
@@ -136,6 +146,8 @@ class TaggingConsumer:
         timeout = self.config.assignment_timeout_seconds
         timeout = self.config.session_timeout_ms / 1000 + 30 if timeout is None else timeout
         waiting_for_partitions = False
+        last_probe = started
+        probe_every = min(until_idle, 5.0) if until_idle is not None else 10.0
         try:
             while True:
                 polled = self._poll()
@@ -164,10 +176,18 @@ class TaggingConsumer:
                     on_progress(self.stats)
                 if max_messages is not None and self.stats.consumed >= max_messages and not self.batches:
                     break
-                if until_idle is not None and not self.batches and now - last_message >= until_idle:
-                    if self._caught_up():
+                if self._stopping.is_set():
+                    if self.batches:
+                        self._flush()
+                    break
+                quiet = now - last_message
+                # A silence is asked about: caught up (idle, with a bound to run to), or the broker's (said
+                # once, and waited for: within its bound when there is one to run to, else for as long).
+                if not self.batches and quiet >= probe_every and now - last_probe >= probe_every:
+                    last_probe = now
+                    caught_up = self._caught_up(bounded=until_idle is not None)
+                    if until_idle is not None and quiet >= until_idle and caught_up:
                         break
-                    last_message = now
         finally:
             self.close()
         return self.stats
@@ -228,10 +248,20 @@ class TaggingConsumer:
         else:
             self.stats.suppressed[outcome.reason] += 1
 
-    def _caught_up(self) -> bool:
-        """Whether every held partition is read to its end (asked of the broker, within its bound)."""
+    def _caught_up(self, bounded: bool) -> bool:
+        """Whether every held partition is read to its end; False while the broker does not answer.
+
+        The broker's silence is reported once; ``bounded``, it ends in BrokerUnavailable past its bound.
+        """
         held = [tp for tp in self.consumer.assignment() if tp in self.placement.next_offset]
-        ends = retry(lambda: self.consumer.end_offsets(held), self.broker_wait, BROKER_FAULTS, BrokerUnavailable)
+        try:
+            ends = self.consumer.end_offsets(held, timeout_ms=5000)
+        except KafkaError as exc:
+            self.broker_wait.failed(f"{type(exc).__name__}: {exc}")
+            if bounded and self.broker_wait.expired:
+                raise BrokerUnavailable(f"the Kafka broker was unavailable for {self.broker_wait.bound_s:.0f} s") from None
+            return False
+        self.broker_wait.recovered()
         return all(self.consumer.position(tp) >= ends[tp] for tp in held)
 
     # --- placing and rebuilding -------------------------------------------------------------
@@ -296,12 +326,31 @@ class TaggingConsumer:
             # broker restart leaves them behind until the next flush.
             log.info("offsets not committed (%s); the store keeps its own positions", type(exc).__name__)
 
+    def _leave_group(self) -> None:
+        """A static member never leaves on its own: a stop that is not a crash hands its partitions back now.
+
+        Otherwise they would wait a session timeout for this member's return, and the group could
+        not be reset meanwhile. After a crash (kill -9) the member stays, and a restart under the
+        same instance id takes its partitions back at once.
+        """
+        if not self.config.instance_id:
+            return
+        try:
+            admin = KafkaAdminClient(bootstrap_servers=self.config.bootstrap, request_timeout_ms=5000)
+            try:
+                admin.remove_group_members(self.config.group, [MemberToRemove(group_instance_id=self.config.instance_id)])
+            finally:
+                admin.close()
+        except (KafkaError, OSError) as exc:
+            log.info("could not leave group %s (%s); its session ends on its own", self.config.group, exc)
+
     def _on_store(self, call):
         return retry(call, self.store_wait, STORE_FAULTS, StoreUnavailable)
 
     def close(self) -> None:
         # Never commit on close: only flushed batches may move the group's offsets.
         self.consumer.close(autocommit=False)
+        self._leave_group()
         self.dead_letters.producer.close(timeout=10)
         try:
             self.sink.drop_scratch()

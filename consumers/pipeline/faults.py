@@ -51,11 +51,11 @@ class Waiting:
         """Note a failed attempt; reported the first time only."""
         if self.since is None:
             self.since = time.monotonic()
-            self.report(f"{self.what} unavailable: {why}; retrying for up to {self.bound_s:.0f} s")
+            self.report(f"{self.what} is unavailable: {why}; retrying for up to {self.bound_s:.0f} s")
 
     def recovered(self) -> None:
         if self.since is not None:
-            self.report(f"{self.what} available again after {time.monotonic() - self.since:.1f} s")
+            self.report(f"{self.what} is available again after {time.monotonic() - self.since:.1f} s")
             self.since = None
 
     @property
@@ -74,7 +74,7 @@ def retry(call: Callable[[], T], waiting: Waiting, transient: tuple[type[BaseExc
             why = str(exc).splitlines()[0][:300] if str(exc) else type(exc).__name__
             waiting.failed(why)
             if waiting.expired:
-                raise give_up(f"{waiting.what} unavailable for {waiting.bound_s:.0f} s: {why}") from None
+                raise give_up(f"{waiting.what} was unavailable for {waiting.bound_s:.0f} s: {why}") from None
             time.sleep(min(pause, max(0.0, waiting.bound_s - (time.monotonic() - (waiting.since or 0)))))
             pause = min(pause * 2, 10.0)
             continue

@@ -43,11 +43,14 @@ def find_unreadable(bootstrap: str, positions: dict[TopicPartition, int], timeou
     """The first of these partitions whose next record the client cannot parse, and how far it fails; None if none."""
     reader = KafkaConsumer(bootstrap_servers=bootstrap, group_id=None, enable_auto_commit=False)
     try:
+        ends = reader.end_offsets(list(positions))
         for tp, position in sorted(positions.items()):
+            end = ends[tp]
+            if position >= end:
+                continue  # nothing to read there, so nothing that fails
             reader.assign([tp])
             if not _fails_at(reader, tp, position, timeout_ms):
                 continue
-            end = reader.end_offsets([tp])[tp]
             # Offsets inside the failing batch fail too; find the first one that does not.
             failing, step = position, 1
             while failing + step < end and _fails_at(reader, tp, failing + step, timeout_ms):
