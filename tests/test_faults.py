@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import os
+import signal
 import subprocess
 import sys
 import time
@@ -17,6 +18,8 @@ from pathlib import Path
 
 import pytest
 from conftest import REPO, free_port
+from kafka import KafkaConsumer
+from kafka.structs import TopicPartition
 from pipeline_fixtures import TEST_KEY, Pipeline
 
 from consumers.policy.loader import load_policy
@@ -25,6 +28,7 @@ from lineage.cli import exits
 from lineage.wiring import Parts
 from producers.sdk import EventProducer
 from producers.simulate import simulate
+from schemas.models import FAMILIES
 
 pytestmark = pytest.mark.integration
 LINEAGE = str(Path(sys.executable).with_name("lineage"))
@@ -120,6 +124,24 @@ def test_a_full_disk_stops_the_consumer_after_its_bound_and_a_restart_stores_the
     _exactly_once(_counts(store), sent)
 
 
+def _committed_all(bootstrap: str, group: str, topics: list[str]) -> bool:
+    """Whether the group's offsets have reached the end of every partition (the consumer commits after each flush)."""
+    reader = KafkaConsumer(bootstrap_servers=bootstrap, group_id=group, enable_auto_commit=False)
+    try:
+        partitions = [TopicPartition(t, n) for t in topics for n in sorted(reader.partitions_for_topic(t) or ())]
+        ends = reader.end_offsets(partitions)
+        return all((reader.committed(tp) or 0) >= ends[tp] for tp in partitions)
+    finally:
+        reader.close(autocommit=False)
+
+
+def _wait_for(condition, seconds: float, what: str) -> None:
+    deadline = time.monotonic() + seconds
+    while not condition():
+        assert time.monotonic() < deadline, f"not within {seconds:.0f} s: {what}"
+        time.sleep(1)
+
+
 def test_a_broker_that_stops_mid_run_is_waited_for_and_nothing_is_lost_or_doubled(
     make_pipeline, tmp_path: Path
 ) -> None:
@@ -129,21 +151,27 @@ def test_a_broker_that_stops_mid_run_is_waited_for_and_nothing_is_lost_or_double
     try:
         p = make_pipeline()  # its names; its topics are made again on this broker
         Parts(p.settings.model_copy(update={"kafka_bootstrap_servers": bootstrap})).prepare_topics(bootstrap)
+        topics = [p.settings.topic(f) for f in FAMILIES]
         events = list(simulate(6_000, seed=7, tenants=6, days=10))
         with EventProducer(bootstrap, p.settings.topic_prefix) as producer:
             producer.send_and_wait(events[:3_000])
         store = tmp_path / "store"
-        env = _env(p, store, bootstrap, LINEAGE_BROKER_RETRY_SECONDS="120", LINEAGE_BATCH_MAX_RECORDS="500")
-        consumer = subprocess.Popen([LINEAGE, "consume", "--until-idle", "25"], env=env, stdout=subprocess.PIPE,
-                                    stderr=subprocess.PIPE, text=True)  # fmt: skip
-        time.sleep(6)
-        assert broker.stop(), "the broker was running"
-        time.sleep(10)
-        assert consumer.poll() is None, "the consumer waits for the broker instead of ending"
-        broker.start(timeout=120)
-        with EventProducer(bootstrap, p.settings.topic_prefix) as producer:
-            producer.send_and_wait(events[3_000:])
-        out, err = consumer.communicate(timeout=300)
+        env = _env(p, store, bootstrap, LINEAGE_BATCH_MAX_RECORDS="500")
+        # Running on, as a service does (no --until-idle): it waits for the broker as long as it takes.
+        consumer = subprocess.Popen([LINEAGE, "consume"], env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                                    text=True)  # fmt: skip
+        try:
+            _wait_for(lambda: _committed_all(bootstrap, p.settings.consumer_group, topics), 120, "the first half stored")
+            assert broker.stop(), "the broker was running"
+            time.sleep(15)
+            assert consumer.poll() is None, "the consumer waits for the broker instead of ending"
+            broker.start(timeout=120)
+            with EventProducer(bootstrap, p.settings.topic_prefix) as producer:
+                producer.send_and_wait(events[3_000:])
+            _wait_for(lambda: _committed_all(bootstrap, p.settings.consumer_group, topics), 180, "the rest stored")
+        finally:
+            consumer.send_signal(signal.SIGTERM)  # a clean stop: what it holds is flushed first
+            out, err = consumer.communicate(timeout=120)
         assert consumer.returncode == 0, err[-3000:]
         assert "Traceback" not in out + err
         assert err.count("the Kafka broker is unavailable") == 1 and "the Kafka broker is available again" in err, err
