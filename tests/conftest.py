@@ -7,8 +7,11 @@ the Maven jars (cached under <repo>/.lineage/kafka/libs, shared with `make demo`
 
 from __future__ import annotations
 
+import contextlib
 import os
 import socket
+import subprocess
+import sys
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -25,6 +28,21 @@ def free_port() -> int:
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
         sock.bind(("127.0.0.1", 0))
         return sock.getsockname()[1]
+
+
+@contextlib.contextmanager
+def store_held_elsewhere(folder: Path) -> Iterator[None]:
+    """The embedded store at ``folder`` open in another process for the block, as a running consumer holds it."""
+    holder = subprocess.Popen(
+        [sys.executable, "-c", "import clickhouse_connect, time; c = clickhouse_connect.get_client(interface='chdb',"
+         f" path={str(folder)!r}); c.command('SELECT 1'); print('open', flush=True); time.sleep(300)"],
+        stdout=subprocess.PIPE, text=True)  # fmt: skip
+    try:
+        assert holder.stdout is not None and holder.stdout.readline().strip() == "open"
+        yield
+    finally:
+        holder.kill()
+        holder.wait()
 
 
 def _docker_answers() -> bool:

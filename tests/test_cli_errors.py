@@ -17,6 +17,7 @@ from pathlib import Path
 
 import pytest
 import typer
+from conftest import store_held_elsewhere
 
 from lineage.cli import app, exits
 
@@ -162,16 +163,8 @@ def test_a_store_url_of_an_unknown_kind_is_a_configuration_error(env: dict[str, 
 
 def test_an_embedded_store_held_by_another_process_is_named_as_such(env: dict[str, str], tmp_path: Path) -> None:
     folder = tmp_path / "held-store"
-    holder = subprocess.Popen(
-        [sys.executable, "-c", "import clickhouse_connect, sys, time; c = clickhouse_connect.get_client("
-         f"interface='chdb', path={str(folder)!r}); c.command('SELECT 1'); print('open', flush=True); time.sleep(60)"],
-        stdout=subprocess.PIPE, text=True)  # fmt: skip
-    try:
-        assert holder.stdout is not None and holder.stdout.readline().strip() == "open"
+    with store_held_elsewhere(folder):
         result = _run(["usage", "components"], env | {"CLICKHOUSE_URL": f"chdb://{folder}"}, tmp_path)
-    finally:
-        holder.kill()
-        holder.wait()
     _no_traceback(result, "usage components on a held store")
     assert result.returncode == exits.STORE and "open in another process" in result.stderr
     assert "Code: 76" not in result.stderr, "the engine's own message is not printed"

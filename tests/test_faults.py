@@ -17,7 +17,7 @@ import time
 from pathlib import Path
 
 import pytest
-from conftest import REPO, free_port
+from conftest import REPO, free_port, store_held_elsewhere
 from kafka import KafkaConsumer
 from kafka.structs import TopicPartition
 from pipeline_fixtures import TEST_KEY, Pipeline
@@ -74,16 +74,8 @@ def test_a_store_held_by_another_process_stops_the_consumer_in_one_line_and_lose
 ) -> None:
     store = tmp_path / "store"
     sent = pipeline.produce(simulate(500, seed=5, tenants=3, days=5))
-    holder = subprocess.Popen(
-        [sys.executable, "-c", "import clickhouse_connect, time; c = clickhouse_connect.get_client(interface='chdb',"
-         f" path={str(store)!r}); c.command('SELECT 1'); print('open', flush=True); time.sleep(120)"],
-        stdout=subprocess.PIPE, text=True)  # fmt: skip
-    try:
-        assert holder.stdout is not None and holder.stdout.readline().strip() == "open"
+    with store_held_elsewhere(store):
         held = _consume(_env(pipeline, store))
-    finally:
-        holder.kill()
-        holder.wait()
     assert held.returncode == exits.STORE, held.stderr
     assert "open in another process" in held.stderr and "Traceback" not in held.stderr + held.stdout
 
