@@ -161,6 +161,11 @@ class Parts:
         """Create missing topics and bring every topic's retention in line with the policy."""
         return ensure_topics(bootstrap, self.topic_specs())
 
+    def check_consumer_configuration(self) -> None:
+        """Raise what is wrong with the consumer's own configuration: the policy file, the pseudonym key."""
+        self.policy  # noqa: B018 - read and checked once, and kept
+        Pseudonymizer(self.settings.pseudonym_secret())
+
     def consumer(self, bootstrap: str, after_store: FlushHook | None = None,
                  report: Callable[[str], None] | None = None) -> TaggingConsumer:  # fmt: skip
         """The tagging consumer on the configured store, group and topics; ``report`` hears its changes of state."""

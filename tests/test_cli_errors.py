@@ -174,3 +174,12 @@ def test_bad_settings_in_the_environment_are_a_usage_error(env: dict[str, str], 
     result = _run(["usage", "components"], env | {"LINEAGE_BATCH_MAX_RECORDS": "lots"}, tmp_path)
     _no_traceback(result, "bad setting")
     assert result.returncode == exits.USAGE and "batch_max_records" in result.stderr
+
+
+def test_a_broken_policy_file_stops_the_consumer_in_one_line(env: dict[str, str], tmp_path: Path) -> None:
+    broken = tmp_path / "policy.yaml"
+    broken.write_text("version: [unclosed\n")
+    result = _run(["consume", "--until-idle", "1"], env | {"LINEAGE_POLICY_PATH": str(broken),
+                                                         "LINEAGE_PSEUDONYM_KEY": "k"}, tmp_path)  # fmt: skip
+    _no_traceback(result, "consume with a broken policy")
+    assert result.returncode == exits.ERROR and "policy file" in result.stderr

@@ -58,6 +58,8 @@ def consume(
     from lineage.ingest import consume as run_consume
 
     p = parts()
+    # What is wrong in its own configuration is said before the broker and the store are asked.
+    p.check_consumer_configuration()
     try:
         bootstrap = p.bootstrap()
         p.prepare_topics(bootstrap)
