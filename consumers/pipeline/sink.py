@@ -74,10 +74,10 @@ class ClickHouseSink:
 
     def _drop_duplicates(self, batches: Sequence[PartitionBatch]) -> int:
         """Take out of the batches every event stored already at another position, or earlier in this flush."""
-        candidates = [(b, row) for b in batches for row in b.events]
-        if not candidates:
+        rows = [row for b in batches for row in b.events]
+        if not rows:
             return 0
-        stored = self._stored_elsewhere([row for _, row in candidates])
+        stored = self._stored_elsewhere(rows)
         seen: set[str] = set()
         dropped = 0
         for batch in batches:

@@ -69,7 +69,7 @@ def _guarded(command: Callable[..., Any]) -> Callable[..., Any]:
         except Exception as exc:
             code = exits.code_of(exc)
             if code is not None:
-                raise fail(exits.message_of(exc, code), code=code) from None
+                raise fail(exits.message_of(exc), code=code) from None
             log.exception("unexpected error in `lineage %s`", command.__name__)
             raise fail(f"unexpected {type(exc).__name__}: {_one_line(exc)} (the trace is in {logs.FILE_NAME} in the"
                        " home folder, LINEAGE_HOME; please report it)", code=exits.INTERNAL) from None  # fmt: skip

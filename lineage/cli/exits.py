@@ -53,7 +53,7 @@ def code_of(exc: BaseException) -> int | None:
     return None
 
 
-def message_of(exc: BaseException, code: int) -> str:
+def message_of(exc: BaseException) -> str:
     """The line a failure is told in: the error's own words, with what failed where they do not say it."""
     from kafka.errors import KafkaError
 
