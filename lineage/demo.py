@@ -74,7 +74,7 @@ def print_summary(store: Store, result: DemoResult, console: Console) -> None:
     console.print(_table("Events stored per legal basis (this run)", ("legal basis", "events"), per_basis))
     console.print(_table("Events sent to the dead-letter topic, and why", ("reason", "events"), dead or [("none", 0)]))
     if result.stats.suppressed:
-        console.print(_table("Events not stored because a person stopped them", ("reason", "events"),
+        console.print(_table("Events not stored: a person stopped them, or they were stored already", ("reason", "events"),
                              sorted(result.stats.suppressed.items())))  # fmt: skip
     console.print(_table("Top components (all stored events)", ("component", "uses", "tenants", "people"), components))
     s = result.stats
@@ -82,7 +82,7 @@ def print_summary(store: Store, result: DemoResult, console: Console) -> None:
         f"Produced {result.produced:,} events in {result.produce_seconds:.1f} s "
         f"({result.produced / max(result.produce_seconds, 1e-9):,.0f} events/s).\n"
         f"Consumed {s.consumed:,} events: {s.stored:,} stored, {sum(s.dead_lettered.values()):,} dead-lettered, "
-        f"{sum(s.suppressed.values()):,} stopped by an opt-out or objection, "
+        f"{sum(s.suppressed.values()):,} not stored (an erasure, opt-out or objection, or sent twice), "
         f"in {s.batches:,} batches.\n"
         f"[bold]Consumer throughput: {s.events_per_second:,.0f} events/s[/] "
         f"(first message to last commit, {s.busy_seconds:.1f} s). Store now holds {total:,} events."
