@@ -74,7 +74,8 @@ def print_summary(store: Store, result: DemoResult, console: Console) -> None:
     console.print(_table("Events stored per legal basis (this run)", ("legal basis", "events"), per_basis))
     console.print(_table("Events sent to the dead-letter topic, and why", ("reason", "events"), dead or [("none", 0)]))
     if result.stats.suppressed:
-        console.print(_table("Events not stored: a person stopped them, or they were stored already", ("reason", "events"),
+        console.print(_table("Events not stored: a person stopped them, or they were stored already",
+                             ("reason", "events"),
                              sorted(result.stats.suppressed.items())))  # fmt: skip
     console.print(_table("Top components (all stored events)", ("component", "uses", "tenants", "people"), components))
     s = result.stats
