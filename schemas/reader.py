@@ -125,11 +125,8 @@ class EventReader:
         shape = self.shape(wire.schema_id_of(data))
         return shape, wire.read_body(data, shape.schema, shape.plain)
 
-    def check(self, shape: Shape, record: dict[str, Any], data: bytes) -> None:
-        """Raise InvalidEvent where the model would refuse the record (UndecodableMessage for a malformed id).
-
-        ``data`` is the message the record was read from (kept for callers; the record suffices).
-        """
+    def check(self, shape: Shape, record: dict[str, Any]) -> None:
+        """Raise InvalidEvent where the model would refuse the record (UndecodableMessage for a malformed id)."""
         wire.check_logical(shape.schema, record)
         if shape.needs_pydantic:
             try:

@@ -212,7 +212,7 @@ class TaggingConsumer:
         if found is None:
             raise exc  # not a record we can step over: the command reports it
         tp = found.partition
-        batch = self.batches.get(tp) or self.batches.setdefault(tp, PartitionBatch(tp.topic, tp.partition, found.first_offset))
+        batch = self.batches.setdefault(tp, PartitionBatch(tp.topic, tp.partition, found.first_offset))
         skipped = unreadable.dead_letter(batch, found, exc)
         self.pending += skipped
         self.stats.consumed += skipped

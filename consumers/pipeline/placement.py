@@ -63,9 +63,8 @@ class Placement(ConsumerRebalanceListener):
         for tp in sorted(self.unplaced & self.consumer.assignment()):
             records = polled.get(tp)
             start = self._start(tp, records[0].offset if records else None)
-            if records and records[0].offset == start:
-                pass  # the group's position was the store's: the records are the right ones
-            else:
+            # Where the group's position was the store's, the records fetched are the right ones.
+            if not (records and records[0].offset == start):
                 polled.pop(tp, None)
                 if records or self.consumer.position(tp) != start:
                     self.consumer.seek(tp, start)

@@ -88,7 +88,7 @@ class MessageProcessor:
             claimed = record["envelope"]["event_type"]
             # Only a type the schema knows is recorded: a broken producer may put anything there.
             event_type = claimed if claimed in shape.model.EVENT_TYPES else ""
-            self.reader.check(shape, record, value or b"")
+            self.reader.check(shape, record)
             stage = "tagging"
             self._append(batch, shape, record, offset, ingested_at)
             return None

@@ -71,15 +71,11 @@ def _guarded(command: Callable[..., Any]) -> Callable[..., Any]:
             if code is not None:
                 raise fail(exits.message_of(exc), code=code) from None
             log.exception("unexpected error in `lineage %s`", command.__name__)
-            raise fail(f"unexpected {type(exc).__name__}: {_one_line(exc)} (the trace is in {logs.FILE_NAME} in the"
-                       " home folder, LINEAGE_HOME; please report it)", code=exits.INTERNAL) from None  # fmt: skip
+            raise fail(f"unexpected {type(exc).__name__}: {exits.message_of(exc)} (the trace is in "
+                       f"{logs.FILE_NAME} in the home folder, LINEAGE_HOME; please report it)",
+                       code=exits.INTERNAL) from None  # fmt: skip
 
     return run
-
-
-def _one_line(exc: BaseException) -> str:
-    text = " ".join(str(exc).split())
-    return (text[:500] + "...") if len(text) > 500 else (text or type(exc).__name__)
 
 
 class LineageTyper(typer.Typer):
