@@ -127,9 +127,12 @@ def _committed_all(bootstrap: str, group: str, topics: list[str]) -> bool:
         reader.close(autocommit=False)
 
 
-def _wait_for(condition, seconds: float, what: str) -> None:
+def _wait_for(condition, seconds: float, what: str, process: subprocess.Popen) -> None:
     deadline = time.monotonic() + seconds
     while not condition():
+        if process.poll() is not None:
+            said = process.stdout.read() + process.stderr.read()
+            pytest.fail(f"the consumer ended ({process.returncode}) before {what}: {said[-3000:]}")
         assert time.monotonic() < deadline, f"not within {seconds:.0f} s: {what}"
         time.sleep(1)
 
@@ -153,14 +156,15 @@ def test_a_broker_that_stops_mid_run_is_waited_for_and_nothing_is_lost_or_double
         consumer = subprocess.Popen([LINEAGE, "consume"], env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
                                     text=True)  # fmt: skip
         try:
-            _wait_for(lambda: _committed_all(bootstrap, p.settings.consumer_group, topics), 120, "the first half stored")
+            stored = lambda: _committed_all(bootstrap, p.settings.consumer_group, topics)
+            _wait_for(stored, 120, "the first half stored", consumer)
             assert broker.stop(), "the broker was running"
             time.sleep(15)
             assert consumer.poll() is None, "the consumer waits for the broker instead of ending"
             broker.start(timeout=120)
             with EventProducer(bootstrap, p.settings.topic_prefix) as producer:
                 producer.send_and_wait(events[3_000:])
-            _wait_for(lambda: _committed_all(bootstrap, p.settings.consumer_group, topics), 180, "the rest stored")
+            _wait_for(stored, 180, "the rest stored", consumer)
         finally:
             consumer.send_signal(signal.SIGTERM)  # a clean stop: what it holds is flushed first
             out, err = consumer.communicate(timeout=120)

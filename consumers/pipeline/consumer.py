@@ -50,6 +50,7 @@ from consumers.store.store import Store
 from schemas.registry import FileSchemaRegistry
 
 CONSUMER_VERSION = version("engage-lineage")
+COMMIT_RETRY_SECONDS = 5.0  # how often owed offsets are offered again while quiet
 log = logging.getLogger(__name__)
 
 
@@ -128,6 +129,9 @@ class TaggingConsumer:
         self.recovered: set[str] = set()
         self.stats = ConsumeStats()
         self._stopping = threading.Event()
+        # Offsets a failed commit still owes the group, tried again while the consumer is quiet.
+        self.owed: dict[TopicPartition, int] = {}
+        self._last_commit_try = 0.0
 
     def stop(self) -> None:
         """Ask a running consumer, from any thread, to flush what it holds and end its run."""
@@ -183,6 +187,8 @@ class TaggingConsumer:
                 quiet = now - last_message
                 # A silence is asked about: caught up (idle, with a bound to run to), or the broker's (said
                 # once, and waited for: within its bound when there is one to run to, else for as long).
+                if self.owed and not self.batches and now - self._last_commit_try >= COMMIT_RETRY_SECONDS:
+                    self._commit({})
                 if not self.batches and quiet >= probe_every and now - last_probe >= probe_every:
                     last_probe = now
                     caught_up = self._caught_up(bounded=until_idle is not None)
@@ -319,12 +325,22 @@ class TaggingConsumer:
         self._on_store(lambda: self.flush_log.mark_stored(token))
 
     def _commit(self, offsets: dict[TopicPartition, int]) -> None:
+        """Commit these offsets and any a failed commit still owes, for partitions this consumer still holds."""
+        self._last_commit_try = time.monotonic()
+        assigned = self.consumer.assignment()
+        due = {tp: o for tp, o in {**self.owed, **offsets}.items() if tp in assigned}
+        if not due:
+            self.owed = {}
+            return
         try:
-            self.consumer.commit({tp: OffsetAndMetadata(o, "", -1) for tp, o in offsets.items()})
+            self.consumer.commit({tp: OffsetAndMetadata(o, "", -1) for tp, o in due.items()}, timeout_ms=10_000)
+            self.owed = {}
         except KafkaError as exc:
-            # The store holds the positions; the group's offsets only show lag. A rebalance or a
-            # broker restart leaves them behind until the next flush.
-            log.info("offsets not committed (%s); the store keeps its own positions", type(exc).__name__)
+            # The store holds the positions; the group's offsets only show lag. Left behind by a
+            # rebalance or a broker restart, they would show lag that is not there until the next
+            # flush (forever, on a topic gone quiet), so the commit is owed and tried again.
+            self.owed = due
+            log.info("offsets not committed (%s); tried again while quiet", type(exc).__name__)
 
     def _leave_group(self) -> None:
         """A static member never leaves on its own: a stop that is not a crash hands its partitions back now.
