@@ -75,6 +75,14 @@ class Settings(BaseSettings):
     controls_refresh_seconds: float = Field(
         default=1.0, gt=0, description="How often the consumer re-reads erasures, restrictions and objections."
     )
+    bulk: bool = Field(
+        default=True,
+        description="Let the engine decode, check and tag a flush's messages (the bulk path). False: every message "
+        "is read one by one in Python, as the reference path does.",
+    )
+    bulk_min_rows: int = Field(
+        default=64, ge=1, description="The fewest messages of one schema in a flush that go to the engine together."
+    )
 
     # --- Policy and identity ------------------------------------------------------
     policy_path: Path | None = Field(

@@ -93,6 +93,8 @@ def consumer_config(settings: Settings, bootstrap: str) -> ConsumerConfig:
         batch_max_records=settings.batch_max_records,
         batch_max_seconds=settings.batch_max_seconds,
         controls_refresh_seconds=settings.controls_refresh_seconds,
+        bulk=settings.bulk,
+        bulk_min_rows=settings.bulk_min_rows,
         store_retry_seconds=settings.store_retry_seconds,
         broker_retry_seconds=settings.broker_retry_seconds,
     )

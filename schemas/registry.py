@@ -72,11 +72,11 @@ def self_contained(schema: dict[str, Any], shared: dict[str, dict[str, Any]] | N
     return walk(copy.deepcopy(schema))
 
 
-def _strip_logical(node: Any) -> Any:
+def strip_logical(node: Any) -> Any:
     if isinstance(node, dict):
-        return {k: _strip_logical(v) for k, v in node.items() if k != "logicalType"}
+        return {k: strip_logical(v) for k, v in node.items() if k != "logicalType"}
     if isinstance(node, list):
-        return [_strip_logical(n) for n in node]
+        return [strip_logical(n) for n in node]
     return node
 
 
@@ -115,7 +115,7 @@ class RegisteredSchema:
     @cached_property
     def plain(self) -> Any:
         """The parsed schema without logical types: the same bytes, read as plain longs, ints and strings."""
-        return parse_schema(_strip_logical(self.schema))
+        return parse_schema(strip_logical(self.schema))
 
     @cached_property
     def logical_fields(self) -> tuple[tuple[tuple[str, ...], str], ...]:

@@ -91,7 +91,15 @@ def main(argv: list[str]) -> None:
             if table == "identifiers" and flushed + 1 >= crash_at and ranges >= 2:
                 _die()
 
+        command = store.command
+
+        def command_then_die(sql, parameters=None, settings=None):  # the bulk path writes identifiers by INSERT SELECT
+            command(sql, parameters, settings)
+            if sql.startswith("INSERT INTO identifiers ") and flushed + 1 >= crash_at and ranges >= 2:
+                _die()
+
         store.insert = insert_then_die  # type: ignore[method-assign]
+        store.command = command_then_die  # type: ignore[method-assign]
 
     before = written_beyond_commit(settings, store) if mode == "resume" else 0
     first_message: list[float] = []

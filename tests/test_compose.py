@@ -71,3 +71,11 @@ def test_topics_get_their_retention_before_anything_writes_to_them() -> None:
     assert services["topics"]["command"] == ["lineage", "kafka", "topics"]
     for writer in ("consumer", "producer"):
         assert services[writer]["depends_on"]["topics"] == {"condition": "service_completed_successfully"}
+
+
+def test_the_clickhouse_image_is_at_least_the_version_the_bulk_path_needs() -> None:
+    from consumers.pipeline.bulk.sql import MIN_ENGINE_VERSION
+
+    image = COMPOSE["services"]["clickhouse"]["image"]
+    tag = image.rsplit(":", 1)[1]
+    assert tuple(int(n) for n in tag.split(".")[:2]) >= MIN_ENGINE_VERSION, image

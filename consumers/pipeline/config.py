@@ -20,6 +20,8 @@ class ConsumerConfig:
     batch_max_records: int = 20_000  # flush once the batches of all partitions hold this many messages
     batch_max_seconds: float = 1.0  # ... or once the oldest batch is this old
     controls_refresh_seconds: float = 1.0  # how often erasures, restrictions and objections are re-read
+    bulk: bool = True  # the engine decodes, checks and tags; False: every message through Python
+    bulk_min_rows: int = 64  # the fewest messages of one schema in a flush worth one container
     store_retry_seconds: float = 60.0  # how long a flush waits for a store that fails, before giving up
     broker_retry_seconds: float = 60.0  # how long the consumer waits for a broker that fails, before giving up
     # With a bound to run to (until idle), how long to wait for the group to hand over partitions;

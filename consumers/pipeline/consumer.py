@@ -26,20 +26,21 @@ from dataclasses import dataclass, field
 from importlib.metadata import version
 
 from kafka import KafkaConsumer, KafkaProducer
-from kafka.admin import KafkaAdminClient, MemberToRemove
 from kafka.errors import CorruptRecordError, FencedInstanceIdError, KafkaError
 from kafka.structs import OffsetAndMetadata, TopicPartition
 
 from consumers.identity.pseudonym import Pseudonymizer
 from consumers.pipeline import unreadable
 from consumers.pipeline.batch import PartitionBatch
+from consumers.pipeline.bulk.path import STAGED, BulkPath, engine_supports
 from consumers.pipeline.config import ConsumerConfig
 from consumers.pipeline.consent import ConsentLedger
 from consumers.pipeline.dead_letter import DeadLetterPublisher
 from consumers.pipeline.faults import BROKER_FAULTS, STORE_FAULTS, BrokerUnavailable, NoPartitions, Waiting, retry
 from consumers.pipeline.flush_log import FlushLog, RecordedFlush
+from consumers.pipeline.membership import leave_group
 from consumers.pipeline.placement import Placement
-from consumers.pipeline.processing import MessageProcessor
+from consumers.pipeline.processing import MessageProcessor, Outcome
 from consumers.pipeline.recovery import reread
 from consumers.pipeline.sink import DUPLICATE, ClickHouseSink
 from consumers.pipeline.tagging import Tagger
@@ -61,6 +62,7 @@ class ConsumeStats:
     dead_lettered: Counter[str] = field(default_factory=Counter)
     suppressed: Counter[str] = field(default_factory=Counter)  # valid, but stopped by a person's choice, or a duplicate
     batches: int = 0
+    bulk: int = 0  # events the engine decoded, checked and tagged (the rest went one by one)
     busy_seconds: float = 0.0  # from the first message received to the last batch committed
 
     @property
@@ -89,15 +91,21 @@ class TaggingConsumer:
         self.store_wait = Waiting("the store", config.store_retry_seconds, self.report)
         self.broker_wait = Waiting("the Kafka broker", config.broker_retry_seconds, self.report)
         scratch = hashlib.sha1(f"{config.group}/{config.instance_id or id(self)}".encode()).hexdigest()[:12]
-        self.sink = ClickHouseSink(store, CONSUMER_VERSION, policy.version, keys_table=f"flush_keys_{scratch}")
+        self.sink = ClickHouseSink(store, CONSUMER_VERSION, policy.version, scratch=f"flush_{scratch}")
         self.flush_log = FlushLog(store)
         consent = ConsentLedger()
         consent.load(self._on_store(self.sink.consent_history))
         # Re-read while running, so an erasure or objection reaches events still arriving. The
         # consumer only reads controls: it never changes what a recount would follow.
         controls = ControlCache(Controls(store, no_recount), max_age=config.controls_refresh_seconds)
-        self.processor = MessageProcessor(registry or FileSchemaRegistry(), Tagger(policy, consent),
-                                          Pseudonymizer(config.pseudonym_key), CONSUMER_VERSION, controls.current)  # fmt: skip
+        registry = registry or FileSchemaRegistry()
+        tagger, pseudonyms = Tagger(policy, consent), Pseudonymizer(config.pseudonym_key)
+        self.processor = MessageProcessor(registry, tagger, pseudonyms, CONSUMER_VERSION, controls.current)
+        use_bulk = config.bulk and self._on_store(lambda: engine_supports(store))
+        self.bulk = BulkPath(store, registry, self.processor, tagger, pseudonyms, CONSUMER_VERSION, controls.current,
+                             scratch, config.bulk_min_rows) if use_bulk else None  # fmt: skip
+        # Where each message goes first: kept for the engine, or read one by one.
+        self.process = self.bulk.process if self.bulk else self.processor.process
         self.after_store = after_store
         self.consumer = KafkaConsumer(
             bootstrap_servers=config.bootstrap,
@@ -132,6 +140,7 @@ class TaggingConsumer:
         # Offsets a failed commit still owes the group, tried again while the consumer is quiet.
         self.owed: dict[TopicPartition, int] = {}
         self._last_commit_try = 0.0
+        self._first_message: float | None = None
 
     def stop(self) -> None:
         """Ask a running consumer, from any thread, to flush what it holds and end its run."""
@@ -146,7 +155,6 @@ class TaggingConsumer:
         cannot be rebuilt.
         """
         started = last_message = time.monotonic()
-        first_message: float | None = None
         timeout = self.config.assignment_timeout_seconds
         timeout = self.config.session_timeout_ms / 1000 + 30 if timeout is None else timeout
         waiting_for_partitions = False
@@ -172,10 +180,8 @@ class TaggingConsumer:
                         self._process(tp, rec, ingested_at)
                 if polled:
                     last_message = now
-                    first_message = first_message or now
+                    self._first_message = self._first_message or now
                 self._flush_when_due(drain=not polled)
-                if first_message is not None:
-                    self.stats.busy_seconds = time.monotonic() - first_message
                 if on_progress:
                     on_progress(self.stats)
                 if max_messages is not None and self.stats.consumed >= max_messages and not self.batches:
@@ -237,16 +243,17 @@ class TaggingConsumer:
         batch = self.batches.get(tp)
         if batch is None:
             batch = self.batches[tp] = PartitionBatch(tp.topic, tp.partition, rec.offset)
-        outcome = self.processor.process(batch, rec.offset, rec.key, rec.value, list(rec.headers or []), ingested_at)
+        outcome = self.process(batch, rec.offset, rec.key, rec.value, rec.headers or [], ingested_at)
         self.placement.next_offset[tp] = rec.offset + 1
         batch.produced_ms.append(rec.timestamp)
         self.pending += 1
-        self._count(outcome)
+        self.stats.consumed += 1
+        if outcome is not STAGED:
+            self._count(outcome)
         if self.pending >= self.config.batch_max_records:
             self._flush()
 
     def _count(self, outcome) -> None:
-        self.stats.consumed += 1
         if outcome is None:
             self.stats.stored += 1
         elif outcome.dead_letter:
@@ -279,7 +286,7 @@ class TaggingConsumer:
         """Finish a flush a crashed consumer recorded but did not mark whole (once per process)."""
         if recorded.token in self.recovered:
             return
-        batches = reread(recorded, self.config.bootstrap, self.processor.process)
+        batches = reread(recorded, self.config.bootstrap, self.process)
         self._store(batches, recorded.token)
         self.recovered.add(recorded.token)
         for b in batches:  # counted once, when rebuilt, whoever holds the other partitions now
@@ -305,24 +312,43 @@ class TaggingConsumer:
         batches = list(self.batches.values())
         self.batches.clear()
         self.pending = 0
-        before = sum(1 for b in batches for s in b.suppressed if s.reason == DUPLICATE)
-        self._store(batches)
-        duplicates = sum(1 for b in batches for s in b.suppressed if s.reason == DUPLICATE) - before
+        settled, duplicates = self._store(batches)
+        self.stats.bulk += sum(b.bulk_rows for b in batches)
+        for outcome in settled:
+            self._count(outcome)
         if duplicates:
             self.stats.stored -= duplicates
             self.stats.suppressed[DUPLICATE] += duplicates
         self._commit({TopicPartition(b.topic, b.partition): b.last_offset + 1 for b in batches})
         self.stats.batches += 1
+        # Busy until the last commit: the idle wait of --until-idle after it is no work.
+        self.stats.busy_seconds = time.monotonic() - (self._first_message or time.monotonic())
 
-    def _store(self, batches: list[PartitionBatch], token: str | None = None) -> None:
-        """Rows, then dead letters, then the mark that the flush is whole; each step waits out an outage."""
-        token = self._on_store(lambda: self.sink.write(batches, token))[0]
+    def _store(self, batches: list[PartitionBatch], token: str | None = None) -> tuple[list[Outcome | None], int]:
+        """Rows, then dead letters, then the mark that the flush is whole; each step waits out an outage.
+
+        Returns the outcomes of the messages kept for the bulk path, and how many events were left out
+        as stored already.
+        """
+
+        def attempt() -> tuple[str, int, dict[int, list[Outcome | None]] | None]:
+            # Settled and written as one step: tried again, it starts from the batches as they were.
+            for b in batches:
+                b.rewind()
+            settled = self.bulk.settle(batches) if self.bulk else None
+            written, duplicates = self.sink.write(batches, token, self.bulk.candidates if settled is not None else None)
+            return written, duplicates, settled
+
+        token, duplicates, settled = self._on_store(attempt)
+        outcomes = [o for found in (settled or {}).values() for o in found]
+        outcomes += [None] * sum(b.bulk_rows for b in batches)
         for b in batches:
             if b.dead_letters:
                 retry(lambda b=b: self.dead_letters.publish(b), self.broker_wait, BROKER_FAULTS, BrokerUnavailable)
         if self.after_store:
             self.after_store(batches)
         self._on_store(lambda: self.flush_log.mark_stored(token))
+        return outcomes, duplicates
 
     def _commit(self, offsets: dict[TopicPartition, int]) -> None:
         """Commit these offsets and any a failed commit still owes, for partitions this consumer still holds."""
@@ -342,33 +368,18 @@ class TaggingConsumer:
             self.owed = due
             log.info("offsets not committed (%s); tried again while quiet", type(exc).__name__)
 
-    def _leave_group(self) -> None:
-        """A static member never leaves on its own: a stop that is not a crash hands its partitions back now.
-
-        Otherwise they would wait a session timeout for this member's return, and the group could
-        not be reset meanwhile. After a crash (kill -9) the member stays, and a restart under the
-        same instance id takes its partitions back at once.
-        """
-        if not self.config.instance_id:
-            return
-        try:
-            admin = KafkaAdminClient(bootstrap_servers=self.config.bootstrap, request_timeout_ms=5000)
-            try:
-                admin.remove_group_members(self.config.group, [MemberToRemove(group_instance_id=self.config.instance_id)])
-            finally:
-                admin.close()
-        except (KafkaError, OSError) as exc:
-            log.info("could not leave group %s (%s); its session ends on its own", self.config.group, exc)
-
     def _on_store(self, call):
         return retry(call, self.store_wait, STORE_FAULTS, StoreUnavailable)
 
     def close(self) -> None:
         # Never commit on close: only flushed batches may move the group's offsets.
         self.consumer.close(autocommit=False)
-        self._leave_group()
+        if self.config.instance_id:
+            leave_group(self.config.bootstrap, self.config.group, self.config.instance_id)
         self.dead_letters.producer.close(timeout=10)
         try:
             self.sink.drop_scratch()
+            if self.bulk:
+                self.bulk.drop_scratch()
         except StoreUnavailable:
             pass  # reused under the same instance id, or left for a later clean stop

@@ -23,90 +23,163 @@ import uuid
 from collections.abc import Sequence
 
 from consumers.pipeline.batch import PartitionBatch, Suppression, columns, flush_token
+from consumers.pipeline.bulk.rows import Candidates, bulk_events, bulk_identifiers
 from consumers.pipeline.consent import LEDGER_EVENT_TYPES
 from consumers.pipeline.tables import BATCH_COLUMNS, DEAD_LETTER_COLUMNS, SUPPRESSED_COLUMNS
 from consumers.store.events import EVENT_COLUMNS, IDENTIFIER_COLUMNS
+from consumers.store.driver import StoreUnavailable
 from consumers.store.store import Store
 
 DUPLICATE = "duplicate_event"
 _ID, _TYPE, _TIME, _TENANT = (EVENT_COLUMNS.index(c) for c in ("event_id", "event_type", "occurred_at", "tenant_id"))
 _TOPIC, _PARTITION, _OFFSET = (EVENT_COLUMNS.index(c) for c in ("source_topic", "source_partition", "source_offset"))
 _IDENT_OFFSET = IDENTIFIER_COLUMNS.index("source_offset")
-_KEYS_COLUMNS = ("tenant_id", "event_type", "occurred_at", "event_id")
+_KEYS_COLUMNS = ("tenant_id", "event_type", "occurred_at", "event_id", "source_topic", "source_partition",
+                 "source_offset", "batch", "bulk")  # fmt: skip
+# An INSERT ... SELECT squashed into one block: a deduplication token covers one block, and a rebuilt
+# flush must fall into the same blocks as the first try did, or part of it would be stored twice.
+ONE_BLOCK = {"min_insert_block_size_rows": 0, "min_insert_block_size_bytes": 0, "max_insert_block_size": 1 << 30,
+             "max_threads": 1, "max_insert_threads": 1}
 
 
-def _canonical(event_id: str) -> str:
-    """An id as ClickHouse prints a UUID (a producer may send capitals, braces or a urn: prefix)."""
-    return event_id if len(event_id) == 36 and event_id.islower() else str(uuid.UUID(event_id))
+def _python(dropped: dict[int, set[int]], batches: Sequence[PartitionBatch]) -> int:
+    """How many of the dropped offsets are Python's rows (the rest are the engine's)."""
+    return sum(1 for i, offsets in dropped.items() for r in batches[i].events if r[_OFFSET] in offsets)
 
 
 class ClickHouseSink:
-    def __init__(self, store: Store, consumer_version: str, policy_version: str, keys_table: str) -> None:
-        """``keys_table`` is this consumer's own scratch table for the duplicate lookup (one per consumer)."""
-        if not re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]*", keys_table):
-            raise ValueError(f"{keys_table!r} is not a table name")
+    def __init__(self, store: Store, consumer_version: str, policy_version: str, scratch: str) -> None:
+        """``scratch`` prefixes this consumer's own scratch tables (the duplicate lookup, rows waiting to go)."""
+        if not re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]*", scratch):
+            raise ValueError(f"{scratch!r} is not a table name")
         self.store = store
         self.consumer_version = consumer_version
         self.policy_version = policy_version
-        self.keys_table = keys_table
-        self._keys_ready = False
+        self.scratch = scratch
+        self.keys_table = f"{scratch}_keys"
+        self._scratch: set[str] = set()
 
-    def write(self, batches: Sequence[PartitionBatch], token: str | None = None) -> tuple[str, int]:
-        """Store the batches as one flush; ``token`` is given when rebuilding a recorded flush.
+    def write(self, batches: Sequence[PartitionBatch], token: str | None = None,
+              bulk: Candidates | None = None) -> tuple[str, int]:  # fmt: skip
+        """Store the batches as one flush; ``token`` is given when rebuilding a recorded flush, ``bulk`` when the
+        engine holds some of its rows (a settled flush).
 
         Returns the flush's token and how many events it did not store because they were stored already.
+        The batches' rows are left as they are (a duplicate is only left out of the insert), so a write
+        that failed half-way can be settled and written again.
         """
         now = dt.datetime.now(dt.UTC)
         ranges = [b.offset_range for b in batches]
         token = token or flush_token(ranges)
-        duplicates = self._drop_duplicates(batches)
+        dropped = self._duplicates(batches, bulk)
+        events = [[r for r in b.events if r[_OFFSET] not in dropped[i]] if dropped.get(i) else b.events
+                  for i, b in enumerate(batches)]  # fmt: skip
+        identifiers = [[r for r in b.identifiers if r[_IDENT_OFFSET] not in dropped[i]] if dropped.get(i)
+                       else b.identifiers for i, b in enumerate(batches)]  # fmt: skip
+        if bulk is not None:
+            self._check_waiting(batches, bulk, sum(len(v) for v in dropped.values()) - _python(dropped, batches))
         intent = [[r.topic for r in ranges], [r.partition for r in ranges], [r.first_offset for r in ranges],
                   [r.last_offset for r in ranges], [r.messages for r in ranges], [now] * len(ranges),
                   [token] * len(ranges)]  # fmt: skip
         self.store.insert("ingest_batches", BATCH_COLUMNS, intent, token)
-        self.store.insert("identifiers", IDENTIFIER_COLUMNS, columns([b.identifiers for b in batches], len(IDENTIFIER_COLUMNS)), token)
-        self.store.insert("events", EVENT_COLUMNS, columns([b.events for b in batches], len(EVENT_COLUMNS)), token)
+        self._insert("identifiers", IDENTIFIER_COLUMNS, identifiers, token, bulk and bulk_identifiers(bulk))
+        self._insert("events", EVENT_COLUMNS, events, token, bulk and bulk_events(bulk))
         dead = [b.dead_letter_rows(self.consumer_version, now) for b in batches]
         self.store.insert("dead_letters", DEAD_LETTER_COLUMNS, columns(dead, len(DEAD_LETTER_COLUMNS)), token)
         suppressed = [b.suppressed_rows(self.policy_version, now) for b in batches]
         self.store.insert("suppressed_events", SUPPRESSED_COLUMNS, columns(suppressed, len(SUPPRESSED_COLUMNS)), token)
-        return token, duplicates
+        return token, sum(len(v) for v in dropped.values())
 
-    def _drop_duplicates(self, batches: Sequence[PartitionBatch]) -> int:
-        """Take out of the batches every event stored already at another position, or earlier in this flush."""
-        rows = [row for b in batches for row in b.events]
-        if not rows:
-            return 0
-        stored = self._stored_elsewhere(rows)
+    def _insert(self, table: str, names: Sequence[str], parts: list[list[tuple]], token: str,
+                bulk_select: str | None) -> None:  # fmt: skip
+        """One insert of Python's rows and the engine's: one block, so the token covers all of them at once."""
+        block = columns(parts, len(names))
+        if not bulk_select:
+            self.store.insert(table, names, block, token)
+            return
+        waiting = self._scratch_like(table)
+        self.store.command(f"TRUNCATE TABLE {waiting}")
+        self.store.insert(waiting, names, block, token)  # a Memory table: the token is not kept
+        cols = ", ".join(names)
+        self.store.command(f"INSERT INTO {table} ({cols}) SELECT {cols} FROM {waiting} UNION ALL {bulk_select}",
+                           settings={"insert_deduplication_token": token, **ONE_BLOCK})  # fmt: skip
+
+    def _scratch_like(self, table: str) -> str:
+        name = f"{self.scratch}_{table}"
+        if name not in self._scratch:
+            described = self.store.rows("SELECT name, type FROM system.columns WHERE database = currentDatabase()"
+                                        " AND table = {t:String} ORDER BY position", {"t": table})  # fmt: skip
+            cols = ", ".join(f"`{n}` {t}" for n, t in described)
+            self.store.command(f"CREATE TABLE IF NOT EXISTS {name} ({cols}) ENGINE = Memory")
+            self._scratch.add(name)
+        return name
+
+    def _check_waiting(self, batches: Sequence[PartitionBatch], bulk: Candidates, dropped: int) -> None:
+        """The engine's rows must all still wait: a server restarted since the flush was settled loses them."""
+        expected = sum(b.bulk_rows for b in batches) - dropped
+        waiting = self.store.scalar(f"SELECT count() FROM {bulk.table} WHERE {bulk.keep}")
+        if waiting != expected:
+            raise StoreUnavailable(f"the store lost a flush's waiting rows ({waiting} of {expected}); settling again")
+
+    def _duplicates(self, batches: Sequence[PartitionBatch], bulk: Candidates | None) -> dict[int, set[int]]:
+        """Per batch (by index), the offsets of events stored already at another position, or earlier in this flush.
+
+        Each is recorded as suppressed; the engine's rows among them are also excluded from its rows.
+        """
+        if bulk is None and not any(b.events for b in batches):
+            return {}
+        self._fill_keys(batches, bulk)
+        stored = self._stored_elsewhere()
+        repeated = {i for (i,) in self.store.rows(
+            f"SELECT toString(event_id) FROM {self.keys_table} GROUP BY event_id HAVING count() > 1")}  # fmt: skip
+        suspects = set(stored) | repeated
+        if not suspects:
+            return {}
+        found = self.store.rows(
+            f"SELECT toString(event_id), event_type, source_topic, source_partition, source_offset, batch, bulk"
+            f" FROM {self.keys_table} WHERE has({{ids:Array(String)}}, toString(event_id))", {"ids": sorted(suspects)}
+        )  # fmt: skip
+        found.sort(key=lambda r: (r[5], r[4]))  # in the flush's order: batch by batch, offset by offset
         seen: set[str] = set()
-        dropped = 0
-        for batch in batches:
-            keep, gone = [], set()
-            for row in batch.events:
-                event_id, position = _canonical(row[_ID]), (row[_TOPIC], row[_PARTITION], row[_OFFSET])
-                if event_id in seen or stored.get(event_id, position) != position:
-                    gone.add(row[_OFFSET])
-                    batch.suppressed.append(Suppression(row[_OFFSET], DUPLICATE, row[_TYPE]))
-                else:
-                    seen.add(event_id)
-                    keep.append(row)
-            if gone:
-                batch.events = keep
-                batch.identifiers = [r for r in batch.identifiers if r[_IDENT_OFFSET] not in gone]
-                dropped += len(gone)
+        dropped: dict[int, set[int]] = {}
+        excluded = []
+        for event_id, event_type, topic, partition, offset, i, in_bulk in found:
+            position = (topic, int(partition), int(offset))
+            if event_id in seen or stored.get(event_id, position) != position:
+                dropped.setdefault(i, set()).add(int(offset))
+                batches[i].suppressed.append(Suppression(int(offset), DUPLICATE, event_type))
+                if in_bulk and bulk is not None:
+                    excluded.append((bulk.topics.index(topic), int(partition), int(offset)))
+            else:
+                seen.add(event_id)
+        if excluded and bulk is not None:
+            self.store.append(bulk.excluded, ("t", "p", "o"), excluded)
         return dropped
 
-    def _stored_elsewhere(self, rows: list[tuple]) -> dict[str, tuple[str, int, int]]:
-        """Event id -> the position it is stored at, for those of these events the store holds."""
-        if not self._keys_ready:
-            self.store.command(f"CREATE TABLE IF NOT EXISTS {self.keys_table} (tenant_id String, event_type String,"
-                               " occurred_at DateTime64(3, 'UTC'), event_id UUID) ENGINE = Memory")  # fmt: skip
-            self._keys_ready = True
+    def _fill_keys(self, batches: Sequence[PartitionBatch], bulk: Candidates | None) -> None:
+        """The flush's events, each with the index of its batch: Python's rows, then the engine's."""
+        self.store.command(f"CREATE TABLE IF NOT EXISTS {self.keys_table} (tenant_id String, event_type String,"
+                           " occurred_at DateTime64(3, 'UTC'), event_id UUID, source_topic String,"
+                           " source_partition UInt32, source_offset UInt64, batch UInt32, bulk UInt8)"
+                           " ENGINE = Memory")  # fmt: skip
+        self._scratch.add(self.keys_table)
         self.store.command(f"TRUNCATE TABLE {self.keys_table}")
+        rows = [(*r, i) for i, b in enumerate(batches) for r in b.events]
         block = [[r[_TENANT] for r in rows], [r[_TYPE] for r in rows], [r[_TIME] for r in rows],
-                 [r[_ID] for r in rows]]  # fmt: skip
+                 [r[_ID] for r in rows], [r[_TOPIC] for r in rows], [r[_PARTITION] for r in rows],
+                 [r[_OFFSET] for r in rows], [r[-1] for r in rows], [0] * len(rows)]  # fmt: skip
         # A Memory table takes no deduplication: any token will do.
         self.store.insert(self.keys_table, _KEYS_COLUMNS, block, uuid.uuid4().hex)
+        if bulk is not None:
+            self.store.command(
+                f"INSERT INTO {self.keys_table} SELECT tenant_id, event_type, occurred_at, event_id, source_topic,"
+                " source_partition, source_offset, indexOf({batches:Array(Tuple(String, UInt32))},"
+                f" (source_topic, source_partition)) - 1, 1 FROM {bulk.table} WHERE {bulk.keep}",
+                {"batches": [(b.topic, b.partition) for b in batches]},
+            )  # fmt: skip
+
+    def _stored_elsewhere(self) -> dict[str, tuple[str, int, int]]:
+        """Event id -> the position it is stored at, for those of the flush's events the store holds."""
         found = self.store.rows(
             "SELECT toString(event_id), source_topic, source_partition, source_offset FROM events"
             f" WHERE (tenant_id, event_type, occurred_at) IN (SELECT tenant_id, event_type, occurred_at FROM {self.keys_table})"
@@ -115,10 +188,10 @@ class ClickHouseSink:
         return {i: (t, int(p), int(o)) for i, t, p, o in found}
 
     def drop_scratch(self) -> None:
-        """Drop this consumer's scratch table (at a clean stop; a crashed consumer's is reused by its restart)."""
-        if self._keys_ready:
-            self.store.command(f"DROP TABLE IF EXISTS {self.keys_table}")
-            self._keys_ready = False
+        """Drop this consumer's scratch tables (at a clean stop; a crashed consumer's are reused by its restart)."""
+        for table in sorted(self._scratch):
+            self.store.command(f"DROP TABLE IF EXISTS {table}")
+        self._scratch.clear()
 
     def consent_history(self) -> list[tuple[str, str, str, int, int]]:
         """Every stored consent, opt-out and subscription event as (subject_id, event_type, topic, partition, offset)."""

@@ -52,7 +52,7 @@ class Tagger:
         self._facts: dict[int, _RuleFacts] = {}
         self._cache: dict[tuple[int, str, tuple[str, ...]], Tags] = {}
 
-    def _facts_of(self, rule: Rule) -> _RuleFacts:
+    def facts_of(self, rule: Rule) -> _RuleFacts:
         facts = self._facts.get(id(rule))
         if facts is None:
             allowed = rule.region or self.policy.defaults.region
@@ -75,7 +75,7 @@ class Tagger:
         rule = self.policy.rule_for(event_type, attributes)
         if rule is None:
             raise NoPolicyEntry(f"policy {self.policy.version} has no rule for {event_type} with these attributes")
-        facts = self._facts_of(rule)
+        facts = self.facts_of(rule)
         if region not in facts.regions:
             raise ProcessedOutsideEU(f"{event_type} processed in {region}, outside region {facts.region_name!r}")
         if facts.requires_consent:
@@ -92,6 +92,25 @@ class Tagger:
         if not kept:
             raise PurposeStopped(f"{event_type}: {', '.join(rule.purposes)} stopped for this person")
         return self._tags(rule, region, kept)
+
+    def stands(self, rule: Rule, event_type: str, consent_subjects: list[str], position: Position) -> bool:
+        """Whether every purpose of the rule holds for the event as far as consent and opt-outs go.
+
+        The bulk path asks this of a row whose rule needs the ledger; ``tag`` would keep all the
+        rule's purposes for it (a row about someone objecting never gets here).
+        """
+        facts = self.facts_of(rule)
+        if facts.requires_consent and (
+            not consent_subjects or not all(self.consent.has_consent(s, position) for s in consent_subjects)
+        ):
+            return False
+        if facts.stoppable and event_type not in RESUBSCRIBING:
+            return not any(self._opted_out(p, consent_subjects, position) for p in rule.purposes)
+        return True
+
+    def full_tags(self, rule: Rule) -> Tags:
+        """The tags of a rule with all its purposes kept; ``region`` is left for the event's own."""
+        return self._tags(rule, "", tuple(rule.purposes))
 
     def _opted_out(self, purpose: str, subjects: list[str], position: Position) -> bool:
         stopped_by = self.policy.purposes[purpose].stopped_by

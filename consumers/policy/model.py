@@ -183,6 +183,10 @@ class Policy(_Doc):
                 return rule
         return None
 
+    def candidates(self, event_type: str) -> tuple[tuple[tuple[tuple[str, str], ...], Rule], ...]:
+        """The rules of an event type in the order ``rule_for`` tries them, each with its conditions."""
+        return self._index.get(event_type, ())
+
     def objectable(self) -> list[str]:
         """Purposes a person can object to (Art. 21)."""
         return [k for k, p in self.purposes.items() if p.objectable]

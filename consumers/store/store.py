@@ -61,6 +61,16 @@ class Store:
             with driver.typed_faults(self.url):
                 self._client.insert(table, [list(r) for r in rows], column_names=list(columns), column_types=types)
 
+    def insert_encoded(self, table: str, data: bytes, fmt: str) -> None:
+        """Insert data already encoded in one of the engine's input formats (an Avro container, say).
+
+        No deduplication: for the consumer's own scratch tables, whose rows a later insert under a
+        token moves on. An error of the data itself (bytes the format cannot read) is raised as the
+        driver's; an unreachable or full store as the store's typed one.
+        """
+        with driver.typed_faults(self.url):
+            self._client.raw_insert(table, None, data, fmt=fmt)
+
     def _column_types(self, table: str, columns: tuple[str, ...]) -> list[Any]:
         # Without the types, every insert first asks the engine to describe the table: a
         # query per table per batch, which dominated the cost of the consumer's small batches.
