@@ -159,3 +159,19 @@ def test_a_store_with_event_ids_in_identifiers_moves_to_positions(store_url: str
         ]
     finally:
         old.drop()
+
+
+def test_rows_from_python_and_from_the_engine_go_in_as_one_block_under_one_token(store: Store) -> None:
+    """A token covers one block: a flush split into several could be half stored twice when rebuilt."""
+    store.command("CREATE TABLE engine_rows (o UInt64, s String) ENGINE = Memory")
+    for i in range(4):  # a Memory table keeps each insert as a block of its own
+        store.command(f"INSERT INTO engine_rows SELECT number + {i} * 1000, 'engine' FROM numbers(500)")
+    store.command("CREATE TABLE flushed (o UInt64, s String) ENGINE = MergeTree ORDER BY o"
+                  " SETTINGS non_replicated_deduplication_window = 100")  # fmt: skip
+    sink = ClickHouseSink(store, "c1", "p1", "flush_test")
+    for _ in range(2):  # the second time, as a rebuilt flush: stored once
+        sink._insert("flushed", ("o", "s"), [[(9_000_001, "python"), (9_000_002, "python")]], "token-1",
+                     "SELECT o, s FROM engine_rows")  # fmt: skip
+    assert store.scalar("SELECT count() FROM flushed") == 2_002
+    assert store.scalar("SELECT count() FROM system.parts WHERE database = currentDatabase()"
+                        " AND table = 'flushed' AND active") == 1  # fmt: skip

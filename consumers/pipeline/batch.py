@@ -53,10 +53,10 @@ class PartitionBatch:
     # The messages' create times (ms since the epoch), to measure produce-to-stored lag.
     produced_ms: list[int] = field(default_factory=list)
     # The bulk path's messages: per schema id their framed bodies and offsets, and each message as
-    # read (key, value, headers), for the per-message path and dead letters.
+    # read (by offset, with its key, value and headers), for the per-message path and dead letters.
     staged: dict[int, list[bytes]] = field(default_factory=dict)
     staged_offsets: dict[int, list[int]] = field(default_factory=dict)
-    raw: dict[int, tuple[bytes | None, bytes | None, list]] = field(default_factory=dict)
+    raw: dict[int, Any] = field(default_factory=dict)
     bulk_rows: int = 0  # staged messages the engine stores (set when the flush is settled)
     _mark: tuple[int, int, int, int] | None = None
 
@@ -67,17 +67,6 @@ class PartitionBatch:
     @property
     def stored(self) -> int:
         return len(self.events) + self.bulk_rows
-
-    def stage(self, schema_id: int, offset: int, framed: bytes, raw: tuple[bytes | None, bytes | None, list]) -> None:
-        """Keep a message for the bulk path."""
-        found = self.staged.get(schema_id)
-        if found is None:
-            found = self.staged[schema_id] = []
-            self.staged_offsets[schema_id] = []
-        found.append(framed)
-        self.staged_offsets[schema_id].append(offset)
-        self.raw[offset] = raw
-        self.last_offset = offset
 
     def rewind(self) -> None:
         """Back to the rows the batch held before its flush was first settled (settling may be repeated)."""

@@ -20,9 +20,7 @@ import hashlib
 import logging
 import threading
 import time
-from collections import Counter
 from collections.abc import Callable
-from dataclasses import dataclass, field
 from importlib.metadata import version
 
 from kafka import KafkaConsumer, KafkaProducer
@@ -32,7 +30,7 @@ from kafka.structs import OffsetAndMetadata, TopicPartition
 from consumers.identity.pseudonym import Pseudonymizer
 from consumers.pipeline import unreadable
 from consumers.pipeline.batch import PartitionBatch
-from consumers.pipeline.bulk.path import STAGED, BulkPath, engine_supports
+from consumers.pipeline.bulk.path import BulkPath, engine_supports
 from consumers.pipeline.config import ConsumerConfig
 from consumers.pipeline.consent import ConsentLedger
 from consumers.pipeline.dead_letter import DeadLetterPublisher
@@ -43,7 +41,9 @@ from consumers.pipeline.placement import Placement
 from consumers.pipeline.processing import MessageProcessor, Outcome
 from consumers.pipeline.recovery import reread
 from consumers.pipeline.sink import DUPLICATE, ClickHouseSink
+from consumers.pipeline.stats import ConsumeStats
 from consumers.pipeline.tagging import Tagger
+from consumers.pipeline.writer import FlushWriter
 from consumers.policy.model import Policy
 from consumers.store.controls import ControlCache, Controls, no_recount
 from consumers.store.driver import StoreUnavailable
@@ -53,21 +53,6 @@ from schemas.registry import FileSchemaRegistry
 CONSUMER_VERSION = version("engage-lineage")
 COMMIT_RETRY_SECONDS = 5.0  # how often owed offsets are offered again while quiet
 log = logging.getLogger(__name__)
-
-
-@dataclass
-class ConsumeStats:
-    consumed: int = 0
-    stored: int = 0
-    dead_lettered: Counter[str] = field(default_factory=Counter)
-    suppressed: Counter[str] = field(default_factory=Counter)  # valid, but stopped by a person's choice, or a duplicate
-    batches: int = 0
-    bulk: int = 0  # events the engine decoded, checked and tagged (the rest went one by one)
-    busy_seconds: float = 0.0  # from the first message received to the last batch committed
-
-    @property
-    def events_per_second(self) -> float:
-        return self.consumed / self.busy_seconds if self.busy_seconds else 0.0
 
 
 # Called after a flush is stored and its dead letters sent, before it is marked whole; a test
@@ -104,9 +89,11 @@ class TaggingConsumer:
         use_bulk = config.bulk and self._on_store(lambda: engine_supports(store))
         self.bulk = BulkPath(store, registry, self.processor, tagger, pseudonyms, CONSUMER_VERSION, controls.current,
                              scratch, config.bulk_min_rows) if use_bulk else None  # fmt: skip
-        # Where each message goes first: kept for the engine, or read one by one.
+        # Where messages go first: kept for the engine, or read one by one (a rebuilt flush's one at a time).
+        self.stage = self.bulk.stage if self.bulk else self._one_at_a_time
         self.process = self.bulk.process if self.bulk else self.processor.process
         self.after_store = after_store
+        self.writer: FlushWriter[tuple[list[Outcome | None], int]] = FlushWriter(self._store)
         self.consumer = KafkaConsumer(
             bootstrap_servers=config.bootstrap,
             group_id=config.group,
@@ -176,19 +163,22 @@ class TaggingConsumer:
                         waiting_for_partitions = True
                 ingested_at = dt.datetime.now(dt.UTC)
                 for tp, records in polled.items():
-                    for rec in records:
-                        self._process(tp, rec, ingested_at)
+                    self._process(tp, records, ingested_at)
                 if polled:
                     last_message = now
                     self._first_message = self._first_message or now
                 self._flush_when_due(drain=not polled)
+                if not polled:
+                    self._finish()  # nothing to read meanwhile: take the flush in flight now
                 if on_progress:
                     on_progress(self.stats)
                 if max_messages is not None and self.stats.consumed >= max_messages and not self.batches:
+                    self._finish()
                     break
                 if self._stopping.is_set():
                     if self.batches:
                         self._flush()
+                    self._finish()
                     break
                 quiet = now - last_message
                 # A silence is asked about: caught up (idle, with a bound to run to), or the broker's (said
@@ -235,31 +225,32 @@ class TaggingConsumer:
         self.placement.next_offset[tp] = found.next_readable
         return {}
 
-    def _process(self, tp: TopicPartition, rec, ingested_at: dt.datetime) -> None:
-        """Add one message to its partition's batch; records from before the partition's place are dropped."""
+    def _process(self, tp: TopicPartition, records: list, ingested_at: dt.datetime) -> None:
+        """Add a partition's polled messages to its batch; records from before the partition's place are dropped."""
         start = self.placement.next_offset.get(tp)
-        if start is None or rec.offset < start:
-            return  # fetched before a seek; it comes again from the right place, if it is still due
-        batch = self.batches.get(tp)
-        if batch is None:
-            batch = self.batches[tp] = PartitionBatch(tp.topic, tp.partition, rec.offset)
-        outcome = self.process(batch, rec.offset, rec.key, rec.value, rec.headers or [], ingested_at)
-        self.placement.next_offset[tp] = rec.offset + 1
-        batch.produced_ms.append(rec.timestamp)
-        self.pending += 1
-        self.stats.consumed += 1
-        if outcome is not STAGED:
-            self._count(outcome)
-        if self.pending >= self.config.batch_max_records:
-            self._flush()
+        if start is None:
+            return
+        if records[0].offset < start:  # fetched before a seek; they come again from the right place, if still due
+            records = [r for r in records if r.offset >= start]
+        while records:
+            room = max(1, self.config.batch_max_records - self.pending)
+            chunk, records = records[:room], records[room:]
+            batch = self.batches.get(tp)
+            if batch is None:
+                batch = self.batches[tp] = PartitionBatch(tp.topic, tp.partition, chunk[0].offset)
+            outcomes = self.stage(batch, chunk, ingested_at)
+            self.placement.next_offset[tp] = chunk[-1].offset + 1
+            batch.produced_ms.extend([r.timestamp for r in chunk])
+            self.pending += len(chunk)
+            self.stats.consumed += len(chunk)
+            for outcome in outcomes:
+                self.stats.count(outcome)
+            if self.pending >= self.config.batch_max_records:
+                self._flush()
 
-    def _count(self, outcome) -> None:
-        if outcome is None:
-            self.stats.stored += 1
-        elif outcome.dead_letter:
-            self.stats.dead_lettered[outcome.reason] += 1
-        else:
-            self.stats.suppressed[outcome.reason] += 1
+    def _one_at_a_time(self, batch: PartitionBatch, records: list, ingested_at: dt.datetime) -> list[Outcome | None]:
+        process = self.processor.process
+        return [process(batch, r.offset, r.key, r.value, r.headers or [], ingested_at) for r in records]
 
     def _caught_up(self, bounded: bool) -> bool:
         """Whether every held partition is read to its end; False while the broker does not answer.
@@ -280,6 +271,7 @@ class TaggingConsumer:
     # --- placing and rebuilding -------------------------------------------------------------
 
     def _resume(self, tp: TopicPartition):
+        self._finish()  # the store's positions include the flush in flight
         return self._on_store(lambda: self.flush_log.resume(tp.topic, tp.partition))
 
     def _rebuild(self, recorded: RecordedFlush) -> None:
@@ -294,6 +286,9 @@ class TaggingConsumer:
             self.stats.stored += b.stored
 
     def _forget(self, revoked: list[TopicPartition]) -> None:
+        # The flush in flight is written before the partitions go: their next owner resumes from the
+        # store. Its offsets are committed later (not inside the group's callback).
+        self._finish(commit=False)
         for tp in revoked:
             self.batches.pop(tp, None)
         self.pending = sum(b.messages for b in self.batches.values())
@@ -308,18 +303,30 @@ class TaggingConsumer:
             self._flush()
 
     def _flush(self) -> None:
-        """Write every partition's batch as one flush, then commit all their offsets at once (a hint only)."""
+        """Hand every partition's batch to the writer as one flush, once the flush before it is finished."""
         batches = list(self.batches.values())
         self.batches.clear()
         self.pending = 0
-        settled, duplicates = self._store(batches)
+        self._finish()
+        self.writer.submit(batches)
+
+    def _finish(self, commit: bool = True) -> None:
+        """Wait for the flush in flight; count it, then commit all its offsets at once (a hint only)."""
+        done = self.writer.wait()
+        if done is None:
+            return
+        batches, (settled, duplicates) = done
         self.stats.bulk += sum(b.bulk_rows for b in batches)
         for outcome in settled:
-            self._count(outcome)
+            self.stats.count(outcome)
         if duplicates:
             self.stats.stored -= duplicates
             self.stats.suppressed[DUPLICATE] += duplicates
-        self._commit({TopicPartition(b.topic, b.partition): b.last_offset + 1 for b in batches})
+        offsets = {TopicPartition(b.topic, b.partition): b.last_offset + 1 for b in batches}
+        if commit:
+            self._commit(offsets)
+        else:
+            self.owed = {**self.owed, **offsets}
         self.stats.batches += 1
         # Busy until the last commit: the idle wait of --until-idle after it is no work.
         self.stats.busy_seconds = time.monotonic() - (self._first_message or time.monotonic())
@@ -372,6 +379,7 @@ class TaggingConsumer:
         return retry(call, self.store_wait, STORE_FAULTS, StoreUnavailable)
 
     def close(self) -> None:
+        self.writer.close()
         # Never commit on close: only flushed batches may move the group's offsets.
         self.consumer.close(autocommit=False)
         if self.config.instance_id:

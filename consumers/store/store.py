@@ -9,6 +9,7 @@ bound parameters.
 from __future__ import annotations
 
 import re
+import threading
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -34,6 +35,9 @@ class Store:
         self.url = url
         self.database = database
         self._client = driver.connect(url, database)
+        # The consumer writes a flush in a thread of its own while its main thread may read: one
+        # call at a time on the one connection (chDB's is not made for two at once).
+        self._lock = threading.RLock()
         self._types: dict[tuple[str, tuple[str, ...]], list[Any]] = {}
 
     def ensure(self, table_sets: Sequence[TableSet]) -> None:
@@ -50,7 +54,7 @@ class Store:
         if not data or not data[0]:
             return
         types = self._column_types(table, tuple(columns))
-        with driver.typed_faults(self.url):
+        with self._lock, driver.typed_faults(self.url):
             self._client.insert(table, data, column_names=list(columns), column_types=types, column_oriented=True,
                                 settings={"insert_deduplication_token": token})  # fmt: skip
 
@@ -58,7 +62,7 @@ class Store:
         """Insert a few rows as they are (a record of what was done); no deduplication."""
         if rows:
             types = self._column_types(table, tuple(columns))
-            with driver.typed_faults(self.url):
+            with self._lock, driver.typed_faults(self.url):
                 self._client.insert(table, [list(r) for r in rows], column_names=list(columns), column_types=types)
 
     def insert_encoded(self, table: str, data: bytes, fmt: str) -> None:
@@ -68,7 +72,7 @@ class Store:
         token moves on. An error of the data itself (bytes the format cannot read) is raised as the
         driver's; an unreachable or full store as the store's typed one.
         """
-        with driver.typed_faults(self.url):
+        with self._lock, driver.typed_faults(self.url):
             self._client.raw_insert(table, None, data, fmt=fmt)
 
     def _column_types(self, table: str, columns: tuple[str, ...]) -> list[Any]:
@@ -84,11 +88,11 @@ class Store:
         return found
 
     def command(self, sql: str, parameters: dict[str, Any] | None = None, settings: dict[str, Any] | None = None) -> None:
-        with driver.typed_faults(self.url):
+        with self._lock, driver.typed_faults(self.url):
             self._client.command(sql, parameters=parameters or {}, settings=settings or {})
 
     def rows(self, sql: str, parameters: dict[str, Any] | None = None) -> list[tuple]:
-        with driver.typed_faults(self.url):
+        with self._lock, driver.typed_faults(self.url):
             return self._client.query(sql, parameters=parameters or {}).result_rows
 
     def scalar(self, sql: str, parameters: dict[str, Any] | None = None) -> Any:

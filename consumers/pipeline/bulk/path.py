@@ -21,6 +21,7 @@ import logging
 import os
 from collections import Counter, defaultdict
 from collections.abc import Callable
+from typing import NamedTuple
 from itertools import repeat
 
 from consumers.identity.pseudonym import Pseudonymizer
@@ -37,10 +38,20 @@ from schemas.registry import FileSchemaRegistry, RegisteredSchema
 
 from .container import Container, zigzag
 from .rows import Candidates
-from .sql import CONTACT_KEY, EXTRA_COLUMNS, MIN_ENGINE_VERSION, ROUTE_CONSENT, ROUTE_MESSAGE, NotBulkable, PolicySQL, SchemaSQL
+from .sql import (CONTACT_KEY, EXTRA_COLUMNS, MIN_ENGINE_VERSION, ROUTE_CONSENT, ROUTE_MESSAGE, NotBulkable, PolicySQL,
+                  SchemaSQL)  # fmt: skip
 
 log = logging.getLogger(__name__)
 STAGED = Outcome(False, "staged")  # not an outcome yet: settled with its flush
+
+
+class Raw(NamedTuple):
+    """A message as read (a Kafka client's record has the same fields)."""
+
+    offset: int
+    key: bytes | None
+    value: bytes | None
+    headers: list
 
 
 def engine_supports(store: Store) -> bool:
@@ -94,18 +105,41 @@ class BulkPath:
 
     # --- per message --------------------------------------------------------------------------
 
+    def stage(self, batch: PartitionBatch, records: list, ingested_at: dt.datetime) -> list[Outcome | None]:
+        """Keep each bulk-readable message of a partition's polled records for its flush; process the others at
+        once. Returns the outcomes of those processed. (The consumer's inner loop: kept short on purpose.)"""
+        plans, staged, offsets, raw = self.plans, batch.staged, batch.staged_offsets, batch.raw
+        prefix = self._prefix_of(batch)
+        outcomes = []
+        for rec in records:
+            value = rec.value
+            if value is not None and len(value) > 5 and value[0] == 0:
+                schema_id = int.from_bytes(value[1:5], "big")
+                if schema_id in plans:
+                    offset = rec.offset
+                    found = staged.get(schema_id)
+                    if found is None:
+                        found = staged[schema_id] = []
+                        offsets[schema_id] = []
+                    found.append(prefix + offset.to_bytes(8, "little") + value[5:])
+                    offsets[schema_id].append(offset)
+                    raw[offset] = rec
+                    continue
+            outcomes.append(self.processor.process(batch, rec.offset, rec.key, value, rec.headers or [], ingested_at))
+        batch.last_offset = records[-1].offset
+        return outcomes
+
     def process(self, batch: PartitionBatch, offset: int, key: bytes | None, value: bytes | None,
                 headers: list, ingested_at: dt.datetime) -> Outcome | None:  # fmt: skip
-        """Keep a bulk-readable message for its flush (returns STAGED), or process it at once."""
-        if value is not None and len(value) > 5 and value[0] == 0:
-            schema_id = int.from_bytes(value[1:5], "big")
-            if schema_id in self.plans:
-                prefix = self._prefix.get((batch.topic, batch.partition))
-                if prefix is None:
-                    prefix = self._prefix[(batch.topic, batch.partition)] = self._position_prefix(batch)
-                batch.stage(schema_id, offset, prefix + zigzag(offset) + value[5:], (key, value, headers))
-                return STAGED
-        return self.processor.process(batch, offset, key, value, headers, ingested_at)
+        """One message (of a flush being rebuilt): kept for the engine (returns STAGED), or processed at once."""
+        outcomes = self.stage(batch, [Raw(offset, key, value, headers)], ingested_at)
+        return outcomes[0] if outcomes else STAGED
+
+    def _prefix_of(self, batch: PartitionBatch) -> bytes:
+        prefix = self._prefix.get((batch.topic, batch.partition))
+        if prefix is None:
+            prefix = self._prefix[(batch.topic, batch.partition)] = self._position_prefix(batch)
+        return prefix
 
     def _position_prefix(self, batch: PartitionBatch) -> bytes:
         index = self._topic_index.get(batch.topic)
@@ -193,7 +227,7 @@ class BulkPath:
         if self._insert(schema_id, [f for _, _, f in items]):
             return set()
         schema = self.registry.by_id(schema_id)
-        bad = {(i, o) for i, o, _ in items if not _decodes(batches[i].raw[o][1], schema)}
+        bad = {(i, o) for i, o, _ in items if not _decodes(batches[i].raw[o].value, schema)}
         rest = [f for i, o, f in items if (i, o) not in bad]
         if bad and rest and self._insert(schema_id, rest):
             return bad
@@ -276,7 +310,8 @@ class BulkPath:
         outcomes: dict[int, list[Outcome | None]] = defaultdict(list)
         for i, offset in sorted(positions):
             batch = batches[i]
-            key, value, headers = batch.raw[offset]
+            rec = batch.raw[offset]
+            key, value, headers = rec.key, rec.value, rec.headers or []
             last = batch.last_offset
             outcomes[i].append(self.processor.process(batch, offset, key, value, headers, now))
             batch.last_offset = last

@@ -95,12 +95,20 @@ def _type_of(node: Any, named: dict[str, _Type]) -> _Type:
     elif kind == "array":
         items = _type_of(node["items"], named)
         found = _Type("array", f"Array({items.sql})", items=items)
+    elif kind == "fixed":
+        found = _Type("fixed", f"FixedString({int(node['size'])})")
     else:
         raise NotBulkable(f"an Avro {kind}")
     if "name" in node:
         full = node["name"] if "." in node["name"] else f"{node.get('namespace', '')}.{node['name']}".lstrip(".")
         named[full] = named[node["name"]] = found
     return found
+
+
+def stage_columns(schema: RegisteredSchema) -> tuple[tuple[str, str], ...]:
+    """The stage table's columns for a schema's framed records: the engine's types for the Avro ones."""
+    named: dict[str, _Type] = {}
+    return tuple((f["name"], _type_of(f["type"], named).sql) for f in framed_schema(schema)["fields"])
 
 
 def _utf8(expr: str, t: _Type, depth: int = 0) -> list[str]:
@@ -290,7 +298,7 @@ SELECT
     arrayElement({tag("policy_version")}, _rule) AS _c_policy_version,
     arrayElement({{topics:Array(String)}}, _topic + 1) AS _c_source_topic,
     toUInt32(_partition) AS _c_source_partition,
-    toUInt64(_offset) AS _c_source_offset,
+    reinterpretAsUInt64(_offset) AS _c_source_offset,
     {schema.id} AS _c_schema_id,
     tupleElement(tupleElement(envelope, 'producer'), 'service') AS _c_producer_service,
     tupleElement(tupleElement(envelope, 'producer'), 'version') AS _c_producer_version,
