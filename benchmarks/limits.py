@@ -1,8 +1,9 @@
 """The raw limits of the pipeline's parts, each measured alone on the benchmark's own data.
 
-The tagging consumer cannot be faster than the slowest of: reading the topic with
-kafka-python, decoding the Avro with fastavro, and inserting rows column by column
-into the store. Each is timed here doing only its own job.
+The tagging consumer cannot be faster than the slowest of its own parts: reading the
+topic with kafka-python, decoding the Avro (the engine reading a container, on the
+bulk path; fastavro, on the per-message path), and inserting rows into the store.
+Each is timed here doing only its own job.
 """
 
 from __future__ import annotations
@@ -14,6 +15,8 @@ from dataclasses import dataclass
 from kafka import KafkaConsumer
 
 from consumers.identity.pseudonym import Pseudonymizer
+from consumers.pipeline.bulk.container import Container
+from consumers.pipeline.bulk.sql import stage_columns
 from consumers.pipeline.batch import PartitionBatch
 from consumers.pipeline.consent import ConsentLedger
 from consumers.pipeline.processing import MessageProcessor
@@ -72,6 +75,32 @@ def decode(values: list[bytes]) -> Rate:
     for v in values:
         wire.decode(registry, v)
     return Rate(len(values), time.perf_counter() - started)
+
+
+def engine_decode(store: Store, values: list[bytes]) -> Rate:
+    """The engine reading the messages' bodies from one Avro container per schema, as the bulk path hands them over.
+
+    Into the bulk path's own stage tables (in memory): the decoding, and nothing after it.
+    """
+    registry = FileSchemaRegistry()
+    bodies: dict[int, list[bytes]] = {}
+    for offset, v in enumerate(values):
+        bodies.setdefault(int.from_bytes(v[1:5], "big"), []).append(b"\x00\x00" + offset.to_bytes(8, "little") + v[5:])
+    tables = {}
+    for sid in bodies:
+        schema = registry.by_id(sid)
+        columns = ", ".join(f"`{name}` {sql}" for name, sql in stage_columns(schema))
+        tables[sid] = (f"decode_limit_{sid}", Container(schema))
+        store.command(f"CREATE TABLE IF NOT EXISTS decode_limit_{sid} ({columns}) ENGINE = Memory")
+    started = time.perf_counter()
+    for sid, framed in bodies.items():
+        table, container = tables[sid]
+        store.insert_encoded(table, container.of(framed, 1), "Avro")
+    seconds = time.perf_counter() - started
+    read = sum(store.scalar(f"SELECT count() FROM {table}") for table, _ in tables.values())
+    if read != len(values):
+        raise SystemExit(f"the engine read {read} of {len(values)} bodies")
+    return Rate(len(values), seconds)
 
 
 def tagged_batches(values: list[bytes], policy: Policy, size: int) -> list[PartitionBatch]:

@@ -6,9 +6,10 @@
 On the local broker (started if needed; KAFKA_BOOTSTRAP_SERVERS if set) and the
 embedded store, for each volume: fill fresh topics with simulated events, time
 each part alone (the producer, kafka-python reading, fastavro decoding, the
-sink's column inserts), then one tagging consumer in a child process from the
-full topic to rows queryable in ClickHouse, with its memory, CPU, bytes on disk
-and query times. Then the produce-to-queryable latency at a steady input rate,
+engine decoding Avro containers, the sink's column inserts), then one tagging
+consumer in a child process from the full topic to rows queryable in ClickHouse,
+with its memory, CPU, bytes on disk and query times, then ClickHouse's own Kafka
+engine on the same topics (``benchmarks/kafka_engine.py``) as the yardstick. Then the produce-to-queryable latency at a steady input rate,
 and two consumers in one group against one. Writes a JSON file and a Markdown
 table, and prints the table. 100k and 1M take about twelve minutes on two cores;
 ``--ten-million`` adds a 10M step of about 45 minutes more.
@@ -32,7 +33,7 @@ from typing import Any
 from kafka.admin import KafkaAdminClient
 from rich.console import Console
 
-from benchmarks import feed, limits
+from benchmarks import feed, kafka_engine, limits
 from benchmarks.report import markdown
 from consumers.policy.model import Policy
 from lineage import wiring
@@ -103,11 +104,12 @@ def one_volume(settings: Settings, policy: Policy, bootstrap: str, pool: feed.Po
         figures["kafka_read"] = {"messages_per_second": read.per_second, "seconds": read.seconds}
         console.print(f"  fastavro decoding {len(values):,} of them")
         figures["avro_decode"] = {"records_per_second": limits.decode(values).per_second, "sample": len(values)}
-        console.print("  column inserts of already-tagged rows")
+        console.print("  the engine decoding them from Avro containers, and column inserts of already-tagged rows")
         batches = limits.tagged_batches(values, policy, settings.batch_max_records)
         db = f"limits_{run_id}_{events}"
         store = limit_store(db)
         try:
+            figures["engine_decode"] = {"records_per_second": limits.engine_decode(store, values).per_second}
             inserted = limits.insert(store, batches)
         finally:
             store.drop()
@@ -119,6 +121,9 @@ def one_volume(settings: Settings, policy: Policy, bootstrap: str, pool: feed.Po
         folder.mkdir()
         figures["pipeline"] = result_of(worker(bootstrap, prefix, f"{prefix}-one", folder, events, "--costs"),
                                         folder, "pipeline")  # fmt: skip
+        console.print("  ClickHouse's own Kafka engine on the same topics (no tags), in a process of its own")
+        figures["kafka_engine"] = kafka_engine.run(bootstrap, [n for n in names if n != local.dead_letter_topic],
+                                                   f"{prefix}-engine", work / f"engine-{events}", events)  # fmt: skip
     finally:
         delete_topics(bootstrap, names)
     return figures

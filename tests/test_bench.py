@@ -37,6 +37,10 @@ def test_the_benchmark_measures_every_figure(kafka_bootstrap: str, tmp_path: Pat
                      p["events_per_second"], p["cpu_seconds"]):  # fmt: skip
             assert rate > 0
         assert v["kafka_bytes"] > 0
+        assert v["engine_decode"]["records_per_second"] > 0
+        engine = v["kafka_engine"]  # the yardstick, on the very same topics
+        assert engine["events"] == engine["distinct_event_ids"] == v["events"]
+        assert engine["events_per_second_from_first_read"] > 0 and engine["cpu_seconds"] > 0 and engine["does_not_do"]
         assert p["rss_peak_bytes"] >= p["rss_before_bytes"] > 0
         assert p["store"]["events"] == p["stored"] and p["store"]["bytes_per_event"] > 0
         assert p["queries"]["subject_access"]["events_found"] > 0
@@ -54,3 +58,4 @@ def test_the_benchmark_measures_every_figure(kafka_bootstrap: str, tmp_path: Pat
 
     assert "| figure | 1,500 events | 3,000 events |" in page
     assert "## Targets" in page and "| 400 | 1,200 |" in page
+    assert "| **consumer / Kafka engine** |" in page and "## Next to ClickHouse's Kafka engine" in page
