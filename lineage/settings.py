@@ -71,7 +71,7 @@ class Settings(BaseSettings):
     batch_max_records: int = Field(
         default=100_000, ge=1, description="Flush once the batches of all partitions hold this many messages."
     )
-    batch_max_seconds: float = Field(default=0.5, gt=0, description="... or once the oldest batch is this old.")
+    batch_max_seconds: float = Field(default=0.25, gt=0, description="... or once the oldest batch is this old.")
     controls_refresh_seconds: float = Field(
         default=1.0, gt=0, description="How often the consumer re-reads erasures, restrictions and objections."
     )

@@ -175,3 +175,21 @@ def test_rows_from_python_and_from_the_engine_go_in_as_one_block_under_one_token
     assert store.scalar("SELECT count() FROM flushed") == 2_002
     assert store.scalar("SELECT count() FROM system.parts WHERE database = currentDatabase()"
                         " AND table = 'flushed' AND active") == 1  # fmt: skip
+
+
+def test_a_big_flush_is_written_month_by_month_and_its_rebuild_likewise_stored_once(store: Store, monkeypatch) -> None:
+    from consumers.pipeline import sink as sink_module
+
+    monkeypatch.setattr(sink_module, "SPLIT_BY_MONTH", 2)  # as if two messages were a big flush
+    batch = PartitionBatch("t.usage", 3, 0)
+    for offset, month_start_ms in enumerate((1_790_000_000_000, 1_795_000_000_000, 1_800_000_000_000)):
+        batch.add_event(_event(offset, month_start_ms, month_start_ms))
+    batch.last_offset = 2
+    sink = ClickHouseSink(store, "c1", "p1", "flush_test")
+    token, _ = sink.write([batch])
+    assert token.startswith(sink_module.MONTHS), "the token says how the events were written"
+    assert store.scalar("SELECT count() FROM system.parts WHERE database = currentDatabase() AND table = 'events'"
+                        " AND active") == 3  # one insert, one part, per month  # fmt: skip
+    monkeypatch.setattr(sink_module, "SPLIT_BY_MONTH", 10**9)  # a rebuild follows the token, not the threshold
+    sink.write([batch], token)
+    assert store.scalar("SELECT count() FROM events") == 3

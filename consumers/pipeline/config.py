@@ -18,7 +18,7 @@ class ConsumerConfig:
     # How long the group waits for a silent consumer before handing its partitions to another.
     session_timeout_ms: int = 45_000
     batch_max_records: int = 100_000  # flush once the batches of all partitions hold this many messages
-    batch_max_seconds: float = 0.5  # ... or once the oldest batch is this old
+    batch_max_seconds: float = 0.25  # ... or once the oldest batch is this old
     controls_refresh_seconds: float = 1.0  # how often erasures, restrictions and objections are re-read
     bulk: bool = True  # the engine decodes, checks and tags; False: every message through Python
     bulk_min_rows: int = 64  # the fewest messages of one schema in a flush worth one container

@@ -296,10 +296,15 @@ class TaggingConsumer:
     # --- flushing -----------------------------------------------------------------------------
 
     def _flush_when_due(self, drain: bool) -> None:
+        if self.writer.written:
+            self._finish()
         if not self.batches:
             return
         oldest = min(b.started for b in self.batches.values())
-        if drain or time.monotonic() - oldest >= self.config.batch_max_seconds:
+        # While the writer is busy, batches go on growing (up to batch_max_records): the busier the
+        # consumer, the bigger its flushes and the less each event pays of a flush's fixed cost;
+        # when it is not, a flush goes as soon as it is due, for the latency.
+        if (drain or time.monotonic() - oldest >= self.config.batch_max_seconds) and not self.writer.busy:
             self._flush()
 
     def _flush(self) -> None:

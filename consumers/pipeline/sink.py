@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import datetime as dt
 import re
-import uuid
 from collections.abc import Sequence
 
 from consumers.pipeline.batch import PartitionBatch, Suppression, columns, flush_token
@@ -31,6 +30,10 @@ from consumers.store.driver import StoreUnavailable
 from consumers.store.store import Store
 
 DUPLICATE = "duplicate_event"
+# Flushes of at least this many messages write their events one insert per month (see _insert); their
+# token starts with MONTHS. Smaller ones, and every flush recorded before, write one insert.
+SPLIT_BY_MONTH = 20_000
+MONTHS = "months:"
 _ID, _TYPE, _TIME, _TENANT = (EVENT_COLUMNS.index(c) for c in ("event_id", "event_type", "occurred_at", "tenant_id"))
 _TOPIC, _PARTITION, _OFFSET = (EVENT_COLUMNS.index(c) for c in ("source_topic", "source_partition", "source_offset"))
 _IDENT_OFFSET = IDENTIFIER_COLUMNS.index("source_offset")
@@ -41,6 +44,17 @@ _KEYS_COLUMNS = ("tenant_id", "event_type", "occurred_at", "event_id", "source_t
 # Squashing waits for more rows than any flush holds, so everything read becomes one block; one sink.
 ONE_BLOCK = {"min_insert_block_size_rows": 1 << 30, "min_insert_block_size_bytes": 1 << 40,
              "max_insert_block_size": 1 << 30, "max_insert_threads": 1}
+
+
+def one_block(token: str) -> str:
+    """The SETTINGS clause of an INSERT ... SELECT written as one block under ``token``.
+
+    In the statement, not passed to the driver: the embedded driver sets, reads back and restores
+    each setting passed to it, some 4 ms a statement.
+    """
+    quoted = token.replace("\\", "\\\\").replace("'", "\\'")
+    return "SETTINGS " + ", ".join([*(f"{k} = {v}" for k, v in ONE_BLOCK.items()),
+                                    f"insert_deduplication_token = '{quoted}'"])  # fmt: skip
 
 
 def _python(dropped: dict[int, set[int]], batches: Sequence[PartitionBatch]) -> int:
@@ -71,7 +85,11 @@ class ClickHouseSink:
         """
         now = dt.datetime.now(dt.UTC)
         ranges = [b.offset_range for b in batches]
-        token = token or flush_token(ranges)
+        if token is None:
+            token = flush_token(ranges)
+            # A big flush writes its events month by month; the token says so, for a rebuild to do the same.
+            if sum(r.messages for r in ranges) >= SPLIT_BY_MONTH:
+                token = MONTHS + token
         dropped = self._duplicates(batches, bulk)
         events = [[r for r in b.events if r[_OFFSET] not in dropped[i]] if dropped.get(i) else b.events
                   for i, b in enumerate(batches)]  # fmt: skip
@@ -84,7 +102,7 @@ class ClickHouseSink:
                   [token] * len(ranges)]  # fmt: skip
         self.store.insert("ingest_batches", BATCH_COLUMNS, intent, token)
         self._insert("identifiers", IDENTIFIER_COLUMNS, identifiers, token, bulk and bulk_identifiers(bulk))
-        self._insert("events", EVENT_COLUMNS, events, token, bulk and bulk_events(bulk), by_month=True)
+        self._insert("events", EVENT_COLUMNS, events, token, bulk and bulk_events(bulk), token.startswith(MONTHS))
         dead = [b.dead_letter_rows(self.consumer_version, now) for b in batches]
         self.store.insert("dead_letters", DEAD_LETTER_COLUMNS, columns(dead, len(DEAD_LETTER_COLUMNS)), token)
         suppressed = [b.suppressed_rows(self.policy_version, now) for b in batches]
@@ -96,8 +114,9 @@ class ClickHouseSink:
         """One insert of Python's rows and the engine's, in one block, so the token covers all of them at once.
 
         ``by_month``: one insert per month of ``occurred_at`` (the table's partition), each a block of its
-        own. A block the engine has to split by partition cost eight times as much to write as one
-        that falls in one partition (measured on ``events``, 20,000 rows over two months).
+        own under the token and the month. A block the engine has to split by partition cost eight times
+        as much to write as one that falls in one partition (measured on ``events``, 20,000 rows over two
+        months); a small one costs less split than written month by month (each insert runs the views).
         """
         block = columns(parts, len(names))
         if not bulk_select and not by_month:
@@ -105,21 +124,17 @@ class ClickHouseSink:
             return
         waiting = self._scratch_like(table)
         self.store.command(f"TRUNCATE TABLE {waiting}")
-        self.store.insert(waiting, names, block, token)  # a Memory table: the token is not kept
+        self.store.insert(waiting, names, block, None)  # a Memory table: nothing to deduplicate
         cols = ", ".join(names)
         rows = f"SELECT {cols} FROM {waiting}" + (f" UNION ALL {bulk_select}" if bulk_select else "")
         if not by_month:
-            self.store.command(f"INSERT INTO {table} ({cols}) {rows}",
-                               settings={"insert_deduplication_token": token, **ONE_BLOCK})  # fmt: skip
+            self.store.command(f"INSERT INTO {table} ({cols}) SELECT * FROM ({rows}) {one_block(token)}")
             return
         months = sorted(m for (m,) in self.store.rows(f"SELECT DISTINCT toYYYYMM(occurred_at) FROM ({rows})"))
         for month in months:
-            # A flush within one month keeps its own token, as one written before months were split.
-            self.store.command(
-                f"INSERT INTO {table} ({cols}) SELECT * FROM ({rows}) WHERE toYYYYMM(occurred_at) = {int(month)}",
-                settings={"insert_deduplication_token": token if len(months) == 1 else f"{token}/{month}",
-                          **ONE_BLOCK},
-            )  # fmt: skip
+            self.store.command(f"INSERT INTO {table} ({cols}) SELECT * FROM ({rows})"
+                               f" WHERE toYYYYMM(occurred_at) = {int(month)}"
+                               f" {one_block(f'{token}/{month}')}")  # fmt: skip
 
     def _scratch_like(self, table: str) -> str:
         name = f"{self.scratch}_{table}"
@@ -185,8 +200,7 @@ class ClickHouseSink:
         block = [[r[_TENANT] for r in rows], [r[_TYPE] for r in rows], [r[_TIME] for r in rows],
                  [r[_ID] for r in rows], [r[_TOPIC] for r in rows], [r[_PARTITION] for r in rows],
                  [r[_OFFSET] for r in rows], [r[-1] for r in rows], [0] * len(rows)]  # fmt: skip
-        # A Memory table takes no deduplication: any token will do.
-        self.store.insert(self.keys_table, _KEYS_COLUMNS, block, uuid.uuid4().hex)
+        self.store.insert(self.keys_table, _KEYS_COLUMNS, block, None)  # a Memory table
         if bulk is not None:
             self.store.command(
                 f"INSERT INTO {self.keys_table} SELECT tenant_id, event_type, occurred_at, event_id, source_topic,"

@@ -30,7 +30,13 @@ class FlushWriter(Generic[Result]):
 
     @property
     def busy(self) -> bool:
+        """A flush is in flight (it may be written already, and not yet taken)."""
         return self._in_flight is not None
+
+    @property
+    def written(self) -> bool:
+        """The flush in flight is written (or failed): taking it will not wait."""
+        return self._in_flight is not None and self._in_flight[0].done()
 
     def submit(self, batches: list[PartitionBatch]) -> None:
         if self._in_flight is not None:

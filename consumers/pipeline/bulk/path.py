@@ -88,7 +88,7 @@ class BulkPath:
         self.controls = controls
         self.scratch = scratch
         self.min_rows = min_rows
-        policy = PolicySQL(tagger)
+        policy = self.policy = PolicySQL(tagger)
         self.plans: dict[int, SchemaSQL] = {}
         for schema in registry.all():
             try:
@@ -272,12 +272,12 @@ class BulkPath:
     def _build_candidates(self, schema_ids: list[int], now: dt.datetime) -> None:
         controls = self.controls()
         controlled = sorted(controls.erased | set(controls.objections))
-        selects = " UNION ALL ".join(
+        rows = " UNION ALL ".join(
             self.plans[sid].select.replace("@STAGE@", self._stage_table(sid)).replace("@CONTACTS@", self._contacts)
             for sid in schema_ids
         )  # fmt: skip
         self.store.command(
-            f"INSERT INTO {self.candidates.table} {selects}",
+            f"INSERT INTO {self.candidates.table} {self.policy.candidates(rows)}",
             {"topics": self.topics, "consumer_version": self.consumer_version, "ingested_at": now,
              "controlled": controlled},
         )  # fmt: skip

@@ -196,6 +196,40 @@ class PolicySQL:
             return "[" + ", ".join(_strings(v) for v in values) + "]"
         return _strings(values)
 
+    def candidates(self, rows: str) -> str:
+        """The candidate rows (events columns, then EXTRA_COLUMNS) from the union of the schemas' rows."""
+        tag = self.column
+        return f"""
+SELECT
+    _id, _type, _family, _at, _tenant, _ids, _roles,
+    {_first_of(_ACTOR_ROLES, "_ids", "''")} AS _actor,
+    _components, _attributes,
+    arrayElement({tag("activities")}, _rule_number) AS _activities,
+    arrayElement({tag("purposes")}, _rule_number) AS _purposes,
+    arrayElement({tag("data_uses")}, _rule_number) AS _data_uses,
+    arrayElement({tag("legal_bases")}, _rule_number) AS _legal_bases,
+    arrayElement({tag("data_categories")}, _rule_number) AS _data_categories,
+    arrayElement({tag("data_subject")}, _rule_number) AS _data_subject,
+    arrayElement({tag("recipients")}, _rule_number) AS _recipients,
+    arrayElement({tag("retention_rule")}, _rule_number) AS _retention_rule,
+    _region,
+    arrayElement({tag("policy_version")}, _rule_number) AS _policy_version,
+    arrayElement({{topics:Array(String)}}, _t + 1) AS _topic_name,
+    _p, _o, _schema, _service, _version,
+    {{consumer_version:String}} AS _consumer_version,
+    {{ingested_at:DateTime64(3, 'UTC')}} AS _ingested_at,
+    _t,
+    multiIf(NOT _valid, {ROUTE_MESSAGE}, _rule_number = 0, {ROUTE_MESSAGE},
+            NOT has(arrayElement({self.regions}, _rule_number), _region), {ROUTE_MESSAGE},
+            hasAny(_ids, {{controlled:Array(String)}}), {ROUTE_MESSAGE},
+            arrayElement({self.gated}, _rule_number) = 1, {ROUTE_CONSENT}, {ROUTE_BULK}) AS _route,
+    _rule_number,
+    arrayFilter((i, r) -> has({_strings([r.value for r in _CONSENT_ROLES])}, r), _ids, _roles) AS _consent,
+    _emails, _phones,
+    {_first_of(_PRIMARY_ROLES, "_ids", "if(empty(_ids), '', _ids[1])")} AS _primary,
+    _idents
+FROM ({rows})"""
+
     def rule_number(self, event_types: Sequence[str], attributes: dict[str, str]) -> str:
         """Which rule tags the event: the first of its type whose conditions hold (``Policy.rule_for``)."""
         branches = []
@@ -215,7 +249,7 @@ class SchemaSQL:
 
     schema: RegisteredSchema
     stage_columns: tuple[tuple[str, str], ...]
-    select: str  # from the stage table (@STAGE@) into the candidates table, with contacts from @CONTACTS@
+    select: str  # its rows from the stage table (@STAGE@), contacts from @CONTACTS@, for PolicySQL.candidates
 
     @classmethod
     def of(cls, schema: RegisteredSchema, policy: PolicySQL) -> SchemaSQL:
@@ -273,48 +307,29 @@ class SchemaSQL:
 
         rule = policy.rule_number(model.EVENT_TYPES, {n: attributes[n] for n in plain})
         valid = " AND ".join(checks)
-        tag = policy.column
+        # What differs per schema: reading its fields. The policy's tags and the routing come once, in
+        # PolicySQL.candidates over all schemas' rows: a flush's statement stays small to parse.
         select = f"""
 SELECT
-    toUUIDOrZero(tupleElement(envelope, 'event_id')) AS _c_event_id,
-    _event_type AS _c_event_type,
-    {quote(model.FAMILY)} AS _c_family,
-    fromUnixTimestamp64Milli(if(_valid, tupleElement(envelope, 'occurred_at'), 0), 'UTC') AS _c_occurred_at,
-    ifNull(tupleElement(envelope, 'tenant_id'), '') AS _c_tenant_id,
-    _ids AS _c_subject_ids,
-    _roles AS _c_subject_roles,
-    {_first_of(_ACTOR_ROLES, "_ids", "''")} AS _c_actor_id,
-    {"`components`" if "components" in types else "[]::Array(String)"} AS _c_components,
-    if(_valid, {attribute_map}, CAST(map(), 'Map(String, String)')) AS _c_attributes,
-    arrayElement({tag("activities")}, _rule) AS _c_activities,
-    arrayElement({tag("purposes")}, _rule) AS _c_purposes,
-    arrayElement({tag("data_uses")}, _rule) AS _c_data_uses,
-    arrayElement({tag("legal_bases")}, _rule) AS _c_legal_bases,
-    arrayElement({tag("data_categories")}, _rule) AS _c_data_categories,
-    arrayElement({tag("data_subject")}, _rule) AS _c_data_subject,
-    arrayElement({tag("recipients")}, _rule) AS _c_recipients,
-    arrayElement({tag("retention_rule")}, _rule) AS _c_retention_rule,
-    tupleElement(envelope, 'processing_region') AS _c_region,
-    arrayElement({tag("policy_version")}, _rule) AS _c_policy_version,
-    arrayElement({{topics:Array(String)}}, _topic + 1) AS _c_source_topic,
-    toUInt32(_partition) AS _c_source_partition,
-    reinterpretAsUInt64(_offset) AS _c_source_offset,
-    {schema.id} AS _c_schema_id,
-    tupleElement(tupleElement(envelope, 'producer'), 'service') AS _c_producer_service,
-    tupleElement(tupleElement(envelope, 'producer'), 'version') AS _c_producer_version,
-    {{consumer_version:String}} AS _c_consumer_version,
-    {{ingested_at:DateTime64(3, 'UTC')}} AS _c_ingested_at,
-    toUInt16(_topic) AS _c_t,
-    multiIf(NOT _valid, {ROUTE_MESSAGE}, _rule = 0, {ROUTE_MESSAGE},
-            NOT has(arrayElement({policy.regions}, _rule), _c_region), {ROUTE_MESSAGE},
-            hasAny(_ids, {{controlled:Array(String)}}), {ROUTE_MESSAGE},
-            arrayElement({policy.gated}, _rule) = 1, {ROUTE_CONSENT}, {ROUTE_BULK}) AS _c_route,
-    toUInt16(_rule) AS _c_rule,
-    arrayFilter((i, r) -> has({_strings([r.value for r in _CONSENT_ROLES])}, r), _ids, _roles) AS _c_consent,
-    arrayMap(p -> ifNull(tupleElement(p, 'email'), ''), _people) AS _c_emails,
-    arrayMap(p -> ifNull(tupleElement(p, 'phone'), ''), _people) AS _c_phones,
-    {_first_of(_PRIMARY_ROLES, "_ids", "if(empty(_ids), '', _ids[1])")} AS _c_primary,
-    if(_valid, {ident_expr}, []) AS _c_idents
+    toUInt16(_topic) AS _t,
+    toUInt32(_partition) AS _p,
+    reinterpretAsUInt64(_offset) AS _o,
+    toUUIDOrZero(tupleElement(envelope, 'event_id')) AS _id,
+    _event_type AS _type,
+    CAST({quote(model.FAMILY)}, 'String') AS _family,
+    fromUnixTimestamp64Milli(if(_valid, tupleElement(envelope, 'occurred_at'), 0), 'UTC') AS _at,
+    ifNull(tupleElement(envelope, 'tenant_id'), '') AS _tenant,
+    _ids, _roles,
+    CAST({"`components`" if "components" in types else "[]"}, 'Array(String)') AS _components,
+    if(_valid, {attribute_map}, CAST(map(), 'Map(String, String)')) AS _attributes,
+    tupleElement(envelope, 'processing_region') AS _region,
+    toUInt32({schema.id}) AS _schema,
+    tupleElement(tupleElement(envelope, 'producer'), 'service') AS _service,
+    tupleElement(tupleElement(envelope, 'producer'), 'version') AS _version,
+    _valid, toUInt16(_rule) AS _rule_number,
+    arrayMap(p -> ifNull(tupleElement(p, 'email'), ''), _people) AS _emails,
+    arrayMap(p -> ifNull(tupleElement(p, 'phone'), ''), _people) AS _phones,
+    CAST(if(_valid, {ident_expr}, []), 'Array(Tuple(String, String))') AS _idents
 FROM (
     SELECT *,
         tupleElement(envelope, 'event_type') AS _event_type,
