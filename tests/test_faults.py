@@ -127,6 +127,24 @@ def _committed_all(bootstrap: str, group: str, topics: list[str]) -> bool:
         reader.close(autocommit=False)
 
 
+def _warm_up_the_group_coordinator(bootstrap: str, topic: str, seconds: float = 180) -> None:
+    """Have a fresh broker make and load its offsets topic before the consumer under test joins a group.
+
+    On a loaded machine that first time took minutes, and the consumer, joining meanwhile, read
+    nothing in 240 s (seen twice here under an artificial CPU load; the outage under test comes later).
+    """
+    warm = KafkaConsumer(topic, bootstrap_servers=bootstrap, group_id=f"warm-up-{os.getpid()}",
+                         enable_auto_commit=False, auto_offset_reset="latest")  # fmt: skip
+    try:
+        deadline = time.monotonic() + seconds
+        while not warm.assignment():
+            assert time.monotonic() < deadline, f"the fresh broker's group coordinator was not ready in {seconds:.0f} s"
+            warm.poll(timeout_ms=500)
+        warm.commit()
+    finally:
+        warm.close()
+
+
 def _wait_for(condition, seconds: float, process: subprocess.Popen) -> bool:
     """Whether ``condition`` came true within ``seconds``; False at once if the process ended."""
     deadline = time.monotonic() + seconds
@@ -150,6 +168,7 @@ def test_a_broker_that_stops_mid_run_is_waited_for_and_nothing_is_lost_or_double
         events = list(simulate(6_000, seed=7, tenants=6, days=10))
         with EventProducer(bootstrap, p.settings.topic_prefix) as producer:
             producer.send_and_wait(events[:3_000])
+        _warm_up_the_group_coordinator(bootstrap, topics[0])
         store = tmp_path / "store"
         env = _env(p, store, bootstrap, LINEAGE_BATCH_MAX_RECORDS="500")
         # Running on, as a service does (no --until-idle): it waits for the broker as long as it takes.
