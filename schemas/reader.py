@@ -41,7 +41,7 @@ def _logical(field_type: Any) -> str | None:
     return None
 
 
-def _constraints(model: type[BaseModel]) -> list[Constraint]:
+def constraints_of(model: type[BaseModel]) -> list[Constraint]:
     out = []
     for name, info in model.model_fields.items():
         pattern = next((m.pattern for m in info.metadata if getattr(m, "pattern", None)), None)
@@ -63,8 +63,8 @@ def _broken(record: dict[str, Any], constraints: list[Constraint], where: str) -
     return None
 
 
-_ENVELOPE = _constraints(Envelope)
-_PRODUCER = _constraints(Producer)
+ENVELOPE_CONSTRAINTS = constraints_of(Envelope)
+PRODUCER_CONSTRAINTS = constraints_of(Producer)
 
 
 def _own_model_validators(model: type[Event]) -> bool:
@@ -102,7 +102,7 @@ class Shape:
             schema=schema,
             model=model,
             plain=schema.plain,
-            constraints=_constraints(model),
+            constraints=constraints_of(model),
             needs_pydantic=_own_model_validators(model),
             text={n: _as_text(_logical(t)) for n, t in fields.items() if n != "envelope"},
         )
@@ -136,8 +136,8 @@ class EventReader:
             return
         env = record["envelope"]
         problem = (
-            _broken(env, _ENVELOPE, "envelope.")
-            or _broken(env["producer"], _PRODUCER, "envelope.producer.")
+            _broken(env, ENVELOPE_CONSTRAINTS, "envelope.")
+            or _broken(env["producer"], PRODUCER_CONSTRAINTS, "envelope.producer.")
             or _broken(record, shape.constraints, "")
         )
         if problem:

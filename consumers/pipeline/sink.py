@@ -57,11 +57,6 @@ def one_block(token: str) -> str:
                                     f"insert_deduplication_token = '{quoted}'"])  # fmt: skip
 
 
-def _python(dropped: dict[int, set[int]], batches: Sequence[PartitionBatch]) -> int:
-    """How many of the dropped offsets are Python's rows (the rest are the engine's)."""
-    return sum(1 for i, offsets in dropped.items() for r in batches[i].events if r[_OFFSET] in offsets)
-
-
 class ClickHouseSink:
     def __init__(self, store: Store, consumer_version: str, policy_version: str, scratch: str) -> None:
         """``scratch`` prefixes this consumer's own scratch tables (the duplicate lookup, rows waiting to go)."""
@@ -90,13 +85,13 @@ class ClickHouseSink:
             # A big flush writes its events month by month; the token says so, for a rebuild to do the same.
             if sum(r.messages for r in ranges) >= SPLIT_BY_MONTH:
                 token = MONTHS + token
-        dropped = self._duplicates(batches, bulk)
+        dropped, excluded = self._duplicates(batches, bulk)
         events = [[r for r in b.events if r[_OFFSET] not in dropped[i]] if dropped.get(i) else b.events
                   for i, b in enumerate(batches)]  # fmt: skip
         identifiers = [[r for r in b.identifiers if r[_IDENT_OFFSET] not in dropped[i]] if dropped.get(i)
                        else b.identifiers for i, b in enumerate(batches)]  # fmt: skip
         if bulk is not None:
-            self._check_waiting(batches, bulk, sum(len(v) for v in dropped.values()) - _python(dropped, batches))
+            self._check_waiting(batches, bulk, excluded)
         intent = [[r.topic for r in ranges], [r.partition for r in ranges], [r.first_offset for r in ranges],
                   [r.last_offset for r in ranges], [r.messages for r in ranges], [now] * len(ranges),
                   [token] * len(ranges)]  # fmt: skip
@@ -139,9 +134,7 @@ class ClickHouseSink:
     def _scratch_like(self, table: str) -> str:
         name = f"{self.scratch}_{table}"
         if name not in self._scratch:
-            described = self.store.rows("SELECT name, type FROM system.columns WHERE database = currentDatabase()"
-                                        " AND table = {t:String} ORDER BY position", {"t": table})  # fmt: skip
-            cols = ", ".join(f"`{n}` {t}" for n, t in described)
+            cols = ", ".join(f"`{n}` {t}" for n, t in self.store.columns(table))
             self.store.command(f"CREATE TABLE IF NOT EXISTS {name} ({cols}) ENGINE = Memory")
             self._scratch.add(name)
         return name
@@ -153,20 +146,22 @@ class ClickHouseSink:
         if waiting != expected:
             raise StoreUnavailable(f"the store lost a flush's waiting rows ({waiting} of {expected}); settling again")
 
-    def _duplicates(self, batches: Sequence[PartitionBatch], bulk: Candidates | None) -> dict[int, set[int]]:
-        """Per batch (by index), the offsets of events stored already at another position, or earlier in this flush.
+    def _duplicates(self, batches: Sequence[PartitionBatch],
+                    bulk: Candidates | None) -> tuple[dict[int, set[int]], int]:  # fmt: skip
+        """Per batch (by index), the offsets of events stored already at another position, or earlier in this flush;
+        and how many of them are the engine's rows.
 
         Each is recorded as suppressed; the engine's rows among them are also excluded from its rows.
         """
         if bulk is None and not any(b.events for b in batches):
-            return {}
+            return {}, 0
         self._fill_keys(batches, bulk)
         stored = self._stored_elsewhere()
         repeated = {i for (i,) in self.store.rows(
             f"SELECT toString(event_id) FROM {self.keys_table} GROUP BY event_id HAVING count() > 1")}  # fmt: skip
         suspects = set(stored) | repeated
         if not suspects:
-            return {}
+            return {}, 0
         found = self.store.rows(
             f"SELECT toString(event_id), event_type, source_topic, source_partition, source_offset, batch, bulk"
             f" FROM {self.keys_table} WHERE has({{ids:Array(String)}}, toString(event_id))", {"ids": sorted(suspects)}
@@ -186,15 +181,16 @@ class ClickHouseSink:
                 seen.add(event_id)
         if excluded and bulk is not None:
             self.store.append(bulk.excluded, ("t", "p", "o"), excluded)
-        return dropped
+        return dropped, len(excluded)
 
     def _fill_keys(self, batches: Sequence[PartitionBatch], bulk: Candidates | None) -> None:
         """The flush's events, each with the index of its batch: Python's rows, then the engine's."""
-        self.store.command(f"CREATE TABLE IF NOT EXISTS {self.keys_table} (tenant_id String, event_type String,"
-                           " occurred_at DateTime64(3, 'UTC'), event_id UUID, source_topic String,"
-                           " source_partition UInt32, source_offset UInt64, batch UInt32, bulk UInt8)"
-                           " ENGINE = Memory")  # fmt: skip
-        self._scratch.add(self.keys_table)
+        if self.keys_table not in self._scratch:
+            self.store.command(f"CREATE TABLE IF NOT EXISTS {self.keys_table} (tenant_id String, event_type String,"
+                               " occurred_at DateTime64(3, 'UTC'), event_id UUID, source_topic String,"
+                               " source_partition UInt32, source_offset UInt64, batch UInt32, bulk UInt8)"
+                               " ENGINE = Memory")  # fmt: skip
+            self._scratch.add(self.keys_table)
         self.store.command(f"TRUNCATE TABLE {self.keys_table}")
         rows = [(*r, i) for i, b in enumerate(batches) for r in b.events]
         block = [[r[_TENANT] for r in rows], [r[_TYPE] for r in rows], [r[_TIME] for r in rows],

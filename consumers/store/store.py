@@ -86,11 +86,14 @@ class Store:
         key = (table, columns)
         found = self._types.get(key)
         if found is None:
-            described = {name: type_name for name, type_name in self.rows(
-                "SELECT name, type FROM system.columns WHERE database = currentDatabase() AND table = {t:String}",
-                {"t": table})}  # fmt: skip
+            described = dict(self.columns(table))
             found = self._types[key] = [driver.column_type(described[c]) for c in columns]
         return found
+
+    def columns(self, table: str) -> list[tuple[str, str]]:
+        """(name, type) of each of a table's columns, in the table's order."""
+        return self.rows("SELECT name, type FROM system.columns WHERE database = currentDatabase() AND table = {t:String}"
+                         " ORDER BY position", {"t": table})  # fmt: skip
 
     def command(self, sql: str, parameters: dict[str, Any] | None = None, settings: dict[str, Any] | None = None) -> None:
         with self._lock, driver.typed_faults(self.url):

@@ -189,8 +189,7 @@ class BulkPath:
         """Create this consumer's scratch tables once (they live in memory, in the engine)."""
         if self._ready:
             return
-        columns = dict(self.store.rows("SELECT name, type FROM system.columns WHERE database = currentDatabase()"
-                                       " AND table = 'events'"))  # fmt: skip
+        columns = dict(self.store.columns("events"))
         cols = ", ".join([*(f"`{c}` {columns[c]}" for c in EVENT_COLUMNS), *(f"`{n}` {t}" for n, t in EXTRA_COLUMNS)])
         self.store.command(f"CREATE TABLE IF NOT EXISTS {self.candidates.table} ({cols}) ENGINE = Memory")
         self.store.command(f"CREATE TABLE IF NOT EXISTS {self.candidates.excluded} (t UInt16, p UInt32, o UInt64)"

@@ -23,9 +23,9 @@ from typing import Any
 from consumers.pipeline.consent import LEDGER_EVENT_TYPES
 from consumers.pipeline.tagging import Tagger, Tags
 from consumers.policy.model import Rule
-from schemas.envelope import Envelope, PersonRole, Producer
+from schemas.envelope import PersonRole
 from schemas.models import identifier_fields
-from schemas.reader import Shape, _constraints
+from schemas.reader import ENVELOPE_CONSTRAINTS, PRODUCER_CONSTRAINTS, Shape
 from schemas.registry import RegisteredSchema
 from schemas.values import EARLIEST_DAY, EARLIEST_MS, LATEST_DAY, LATEST_MS
 
@@ -279,8 +279,8 @@ class SchemaSQL:
                 checks.append(f"ifNull({expr} BETWEEN {EARLIEST_DAY} AND {LATEST_DAY}, 1)")
             else:
                 raise NotBulkable(f"logical type {kind}")
-        checks += _constraint_checks(_constraints(Envelope), ("envelope",), env_types)
-        checks += _constraint_checks(_constraints(Producer), ("envelope", "producer"), producer_types)
+        checks += _constraint_checks(ENVELOPE_CONSTRAINTS, ("envelope",), env_types)
+        checks += _constraint_checks(PRODUCER_CONSTRAINTS, ("envelope", "producer"), producer_types)
         checks += _constraint_checks(shape.constraints, (), types)
         checks.append(f"has({_strings(model.EVENT_TYPES)}, _event_type)")
         checks.append("arrayAll(p -> ifNull(tupleElement(p, 'email'), '') != '' OR ifNull(tupleElement(p, 'phone'), '')"
