@@ -9,6 +9,7 @@ customary names, ``KAFKA_BOOTSTRAP_SERVERS`` and ``CLICKHOUSE_URL``.
 
 from __future__ import annotations
 
+import datetime as dt
 import hashlib
 import socket
 from pathlib import Path
@@ -102,6 +103,39 @@ class Settings(BaseSettings):
         default=None, description="Access exports are written only inside this folder. Unset: <home>/exports."
     )
 
+    # --- The service (`lineage serve`) ------------------------------------------------
+    serve_host: str = Field(
+        default="127.0.0.1",
+        description="Address the service listens on. The default answers this machine only; put a TLS proxy in "
+        "front before listening anywhere else (README, The service).",
+    )
+    serve_port: int = Field(default=8787, ge=1, le=65535, description="Port the service listens on.")
+    retention_schedule: str = Field(
+        default="03:30",
+        description="When the service runs retention each day, HH:MM or HH:MM:SS in Europe/Amsterdam (03:30 exists "
+        "and is unique on every day, daylight saving included); 'off' for never.",
+    )
+    tokens_file: Path | None = Field(
+        default=None, description="The API tokens' hashes (`lineage token`). Unset: <home>/tokens.json."
+    )
+    cookie_secure: bool = Field(
+        default=False,
+        description="Mark the pages' session cookie Secure (browsers then send it over HTTPS only): set it when the "
+        "service is reached through a TLS proxy.",
+    )
+    session_hours: float = Field(default=8.0, gt=0, description="How long a login to the pages lasts.")
+
+    @field_validator("retention_schedule")
+    @classmethod
+    def _time_of_day(cls, v: str) -> str:
+        v = v.strip().lower()
+        if v != "off":
+            try:
+                dt.time.fromisoformat(v)
+            except ValueError:
+                raise ValueError(f"a time of day HH:MM or HH:MM:SS, or 'off', not {v!r}") from None
+        return v
+
     @field_validator("home")
     @classmethod
     def _absolute_home(cls, v: Path) -> Path:
@@ -129,6 +163,10 @@ class Settings(BaseSettings):
             return self.consumer_instance_id
         where = hashlib.sha256(f"{self.home}|{self.consumer_group}".encode()).hexdigest()[:10]
         return f"lineage-{socket.gethostname()}-{where}"
+
+    @property
+    def tokens_path(self) -> Path:
+        return (self.tokens_file or self.home / "tokens.json").expanduser().resolve()
 
     @property
     def kafka_home(self) -> Path:

@@ -136,6 +136,12 @@ class Parts:
     def __init__(self, settings: Settings) -> None:
         self.settings = settings
 
+    def sharing(self, settings: Settings) -> Parts:
+        """Parts with other settings (another operator, say) that share this one's policy and open store."""
+        other = Parts(settings)
+        other.__dict__.update({k: v for k, v in self.__dict__.items() if k in ("policy", "store")})
+        return other
+
     @cached_property
     def policy(self) -> Policy:
         return load_policy(self.settings.policy_path)

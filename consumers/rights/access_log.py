@@ -26,6 +26,8 @@ class Action(StrEnum):
     register_request = "register_request"
     extend_request = "extend_request"
     refuse_request = "refuse_request"
+    read_register = "read_register"
+    download_export = "download_export"
 
 
 @dataclass(frozen=True)

@@ -35,6 +35,10 @@ class UnknownRequest(RightsError):
     """No registered request has this id, or it is for another person or right."""
 
 
+class ExportNotFound(RightsError):
+    """No export of that name is in the export folder."""
+
+
 class RequestClosed(RightsError):
     """The request is already completed or refused."""
 

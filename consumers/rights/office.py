@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import re
 import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -20,6 +21,7 @@ from consumers.rights.access_log import AccessLog, Action
 from consumers.rights.dead_letters import DeadLetterPurge, PurgeResult
 from consumers.rights.erasure import Eraser, StoreErasure
 from consumers.rights.errors import (
+    ExportNotFound,
     MissingOperator,
     SubjectUnderErasure,
     UnknownField,
@@ -33,6 +35,8 @@ from consumers.rights.register import Register, Request, Status
 from consumers.store.controls import ControlKind, Controls, Recount
 from consumers.store.store import Store
 from schemas.models import ContactChannel, DataSubjectRight
+
+_ZIP_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,200}\.zip$")
 
 
 @dataclass(frozen=True)
@@ -110,6 +114,25 @@ class RightsOffice:
                         f"{result.events} events, {result.identifiers} identifiers -> {result.zip_path.name}")  # fmt: skip
         self.register.complete(request, f"export {result.zip_path.name}: {result.events} events")
         return result
+
+    def exported(self, name: str) -> Path:
+        """The zip of an export made earlier, by its file name; the hand-over is written to the access log."""
+        zip_path = (self.export_base / name).resolve()
+        if not _ZIP_NAME.match(name) or zip_path.parent != self.export_base.resolve() or not zip_path.is_file():
+            raise ExportNotFound(f"no export named {name!r} in the export folder")
+        request_id, subject_id = "", ""
+        manifest = zip_path.with_suffix("") / "manifest.json"
+        if manifest.is_file():
+            request_id = json.loads(manifest.read_text(encoding="utf-8")).get("request_id", "")
+            subject_id = self.register.get(request_id).subject_id if request_id else ""
+        self.log.record(Action.download_export, request_id, subject_id, name)
+        return zip_path
+
+    def read_register(self, overdue: bool = False) -> list[Request]:
+        """The register, as a caller outside the office reads it: the reading is written to the access log."""
+        requests = self.requests(overdue)
+        self.log.record(Action.read_register, "", "", f"{len(requests)} requests" + (" (overdue)" if overdue else ""))
+        return requests
 
     def erase(self, email: str, request_id: str | None = None) -> ErasureResult:
         """Art. 17: erase the person everywhere but where a legal obligation keeps them (then restricted)."""

@@ -116,7 +116,7 @@ def connect(url: str, database: str) -> Client:
             # Asked first: chDB itself would print the engine's own error to stderr, then fail vaguely.
             if path and _held_elsewhere(path):
                 raise StoreLocked(f"the embedded store {path} is open in another process (a running "
-                                  "`lineage consume`?); stop it, or use a ClickHouse server (CLICKHOUSE_URL=http://...)")
+                                  "`lineage consume` or `lineage serve`?); stop it, or use a ClickHouse server (CLICKHOUSE_URL=http://...)")
             client = clickhouse_connect.get_client(interface="chdb", path=path, database=database)
             _OPENED.add(os.path.abspath(path))
         elif scheme in ("http", "https"):

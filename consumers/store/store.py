@@ -118,6 +118,11 @@ class Store:
     def drop(self) -> None:
         self.command(f"DROP DATABASE IF EXISTS {self.database}")
 
+    def close(self) -> None:
+        """Let go of the connection (a service stopping); a call after this fails."""
+        with self._lock, driver.typed_faults(self.url):
+            self._client.close()
+
 
 def open_store(url: str, database: str, table_sets: Sequence[TableSet]) -> Store:
     """The store at ``url`` with every table of the given sets, created or brought up to date."""

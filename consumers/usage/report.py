@@ -125,12 +125,23 @@ def _tz() -> str:
     return f"'{TIME_ZONE}'"
 
 
-def render(store: Store, days: int = 90) -> tuple[str, int, dt.date]:
+def charts(store: Store, window: Window) -> list[str]:
+    """The report's charts over ``window`` (adoption covers all stored time), as HTML sections."""
+    return [active_users_chart(store, window), component_usage_chart(store, window), adoption_chart(store),
+            purposes_chart(store, window), dead_letter_chart(store, window)]  # fmt: skip
+
+
+def render(store: Store, days: int = 90, window: Window | None = None, plotly_src: str | None = None,
+           above: str = "") -> tuple[str, int, dt.date]:  # fmt: skip
+    """The page: ``days`` back from the last event, or ``window``; Plotly inline (opens without a network)
+    unless ``plotly_src`` names where the page loads it from; ``above`` is HTML put above the charts."""
     last = _last_day(store)
-    window = Window(last - dt.timedelta(days=days - 1), last)
-    charts = [active_users_chart(store, window), component_usage_chart(store, window), adoption_chart(store),
-              purposes_chart(store, window), dead_letter_chart(store, window)]  # fmt: skip
+    if window is None or window.start is None or window.end is None:
+        end = window.end if window and window.end else last
+        window = Window(window.start if window and window.start else end - dt.timedelta(days=days - 1), end)
+    drawn = charts(store, window)
     period = f"{window.start:%d %B %Y} to {window.end:%d %B %Y}"
+    script = f'<script src="{html.escape(plotly_src)}"></script>' if plotly_src else f"<script>{get_plotlyjs()}</script>"
     page = f"""<!DOCTYPE html>
 <html lang="en">
 <head>
@@ -141,7 +152,7 @@ body {{ font-family: system-ui, sans-serif; margin: 2rem auto; max-width: 1100px
 header p {{ color: #52606d; }}
 .chart {{ margin: 1.5rem 0; border: 1px solid #e4e7eb; border-radius: 6px; padding: 0.5rem; }}
 </style>
-<script>{get_plotlyjs()}</script>
+{script}
 </head>
 <body>
 <header>
@@ -150,11 +161,12 @@ header p {{ color: #52606d; }}
 people who are restricted, erased or objected are left out of every figure, and people are counted,
 never named. Adoption covers all stored time.</p>
 </header>
-{"".join(charts)}
+{above}
+{"".join(drawn)}
 </body>
 </html>
 """
-    return page, len(charts), last
+    return page, len(drawn), last
 
 
 def write_report(store: Store, out: Path, days: int = 90) -> Written:

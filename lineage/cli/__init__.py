@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import sys
 
-from lineage.cli import dsr, exits, kafka, pipeline, retention, sar, usage
+from lineage.cli import dsr, exits, kafka, pipeline, retention, sar, service, usage
 from lineage.cli.context import LineageTyper, fail
 
 app = LineageTyper(
@@ -23,10 +23,31 @@ app.add_typer(dsr.app, name="dsr")
 app.add_typer(retention.app, name="retention")
 app.add_typer(usage.app, name="usage")
 app.command()(usage.report)
+app.command()(service.serve)
+app.add_typer(service.tokens, name="token")
+
+
+def _through_service(argv: list[str]) -> int | None:
+    """The exit code of a store command run by the service holding the store; None to run it here."""
+    from pydantic import ValidationError
+
+    from lineage.service.local import ROUTED, route
+    from lineage.settings import Settings
+
+    if not argv or argv[0] not in ROUTED:
+        return None
+    try:
+        found = Settings()
+    except ValidationError:
+        return None  # the command itself tells what is wrong with them
+    return route(argv, found.home, found.operator)
 
 
 def main() -> None:
     try:
+        code = _through_service(sys.argv[1:])
+        if code is not None:
+            sys.exit(code)
         app()
     except Exception as exc:  # the last net, outside any command (the parser's own failure, say)
         fail(f"unexpected {type(exc).__name__}: {exc}", code=exits.INTERNAL)

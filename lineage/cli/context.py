@@ -11,6 +11,7 @@ from __future__ import annotations
 import functools
 import logging
 from collections.abc import Callable
+from contextvars import ContextVar
 from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
@@ -32,8 +33,14 @@ Operator = Annotated[str | None, typer.Option("--operator", help="Who you are, f
                                               "(default: LINEAGE_OPERATOR).")]  # fmt: skip
 
 
+# Set by the service while it runs a command the CLI sent it: the command then uses the service's parts.
+given_parts: ContextVar[Parts | None] = ContextVar("given_parts", default=None)
+
+
 def settings() -> Settings:
     """The settings, from the environment: built once per command, here at the edge."""
+    if (given := given_parts.get()) is not None:
+        return given.settings
     try:
         found = Settings()
     except ValidationError as exc:
@@ -45,6 +52,8 @@ def settings() -> Settings:
 
 def parts() -> Parts:
     """The parts of this command, built from the settings on first use (``lineage.wiring.Parts``)."""
+    if (given := given_parts.get()) is not None:
+        return given
     # Imported here: `lineage --help` need not load the store, the broker client and the policy.
     from lineage.wiring import Parts
 

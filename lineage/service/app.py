@@ -1,0 +1,43 @@
+"""The HTTP application: the API (OpenAPI at /openapi.json, /docs), the pages, and /healthz.
+
+Every API path belongs to one role, named by its OpenAPI tag (product, privacy,
+operator, or local for the CLI on this machine); the role matrix test reads the
+tags. Only /healthz answers without a token.
+"""
+
+from __future__ import annotations
+
+from fastapi import FastAPI
+
+from lineage.service import cli_api, errors, metrics, operations_api, pages, rights_api, usage_api
+from lineage.service.auth import Sessions
+from lineage.service.runtime import Service
+
+DESCRIPTION = """Engage Lineage's service: the tagging consumer, the retention schedule, and this API.
+
+Authenticate with `Authorization: Bearer <token>`; make a token with
+`lineage token create --role product|privacy|operator --name NAME`. Each path
+needs the role of its tag. Calls that read or change personal data are written
+to the access log with the token's name as the operator."""
+
+
+def build_app(service: Service) -> FastAPI:
+    app = FastAPI(title="Engage Lineage", version="1", description=DESCRIPTION,
+                  openapi_tags=[{"name": "product", "description": "Usage questions and the report: "
+                                 "pseudonymous counts only."},
+                                {"name": "privacy", "description": "Data-subject requests (GDPR Art. 15-21)."},
+                                {"name": "operator", "description": "Retention, consumer and broker status, "
+                                 "readiness and metrics."},
+                                {"name": "local", "description": "The `lineage` CLI on this machine."}])  # fmt: skip
+    app.state.service = service
+    app.state.sessions = Sessions(service.settings.session_hours)
+    metrics.install(service)
+    errors.install(app)
+
+    @app.get("/healthz", tags=["health"], summary="Alive (no token needed)")
+    def healthz() -> dict[str, str]:
+        return {"status": "ok"}
+
+    for router in (usage_api.router, rights_api.router, operations_api.router, cli_api.router, pages.router):
+        app.include_router(router)
+    return app

@@ -1,0 +1,145 @@
+"""The privacy officer's calls: the request register and every data-subject right (GDPR Art. 15-21).
+
+What the `lineage sar` and `lineage dsr` commands do, through the same rights
+office, with the caller's token name as the operator in the access log. An access
+export is written into the export folder and handed over by a second call, which
+the access log records too.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import secrets
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Depends, Request
+from fastapi.responses import FileResponse
+from pydantic import BaseModel, Field
+
+from consumers.rights.office import RightsOffice
+from consumers.rights.register import Request as Registered
+from lineage.service.auth import Caller, require, service_of
+from lineage.service.tokens import Role
+from schemas.models import ContactChannel, DataSubjectRight
+
+router = APIRouter(prefix="/api", tags=[Role.privacy.value])
+Privacy = Annotated[Caller, Depends(require(Role.privacy))]
+EXAMPLE = "jan.jansen@example.nl"
+
+
+class Person(BaseModel):
+    email: str = Field(description="The person's business e-mail.", examples=[EXAMPLE])
+    request: str | None = Field(default=None, description="Answer this registered request (default: a new one).")
+
+
+class Receive(BaseModel):
+    email: str = Field(examples=[EXAMPLE])
+    right: DataSubjectRight = Field(examples=[DataSubjectRight.access])
+    received: dt.datetime | None = Field(default=None, description="Date of receipt (default: now).")
+    channel: ContactChannel = ContactChannel.email
+
+
+class Extend(BaseModel):
+    reason: str = Field(examples=["many requests at once"])
+    told_on: dt.datetime = Field(description="When the person was told, within the first month.",
+                                 examples=["2026-11-26T10:00:00Z"])  # fmt: skip
+
+
+class Refuse(BaseModel):
+    reason: str = Field(examples=["manifestly unfounded: the same request answered last week"])
+
+
+class Rectify(Person):
+    set: dict[str, str] = Field(description="field: new value", examples=[{"last_name": "Jansen"}])
+
+
+class Restrict(Person):
+    lift: bool = False
+
+
+class Object(Person):
+    purpose: str = Field(examples=["product_insight"])
+
+
+def office(request: Request, caller: Caller) -> RightsOffice:
+    return service_of(request).parts.rights_office(caller.name)
+
+
+def registered(r: Registered) -> dict[str, Any]:
+    return {"request_id": r.request_id, "right": r.right.value, "channel": r.channel.value,
+            "received_at": r.received_at.isoformat(), "due_at": r.deadline.isoformat(),
+            "extended": r.extended_due_at is not None, "extension_reason": r.extension_reason,
+            "status": r.status.value, "completed_at": r.completed_at.isoformat() if r.completed_at else None,
+            "refusal_reason": r.refusal_reason, "outcome": r.outcome,
+            "overdue": r.overdue(dt.datetime.now(dt.UTC))}  # fmt: skip
+
+
+def _utc(at: dt.datetime | None) -> dt.datetime | None:
+    return at.replace(tzinfo=at.tzinfo or dt.UTC) if at else None
+
+
+@router.get("/requests", summary="The request register: every request, its deadline and status")
+def requests(request: Request, caller: Privacy, overdue: bool = False) -> list[dict[str, Any]]:
+    return [registered(r) for r in office(request, caller).read_register(overdue)]
+
+
+@router.post("/requests", status_code=201, summary="Register a request the day it arrives")
+def receive(request: Request, caller: Privacy, body: Receive) -> dict[str, Any]:
+    return registered(office(request, caller).receive(body.email, body.right, _utc(body.received), body.channel))
+
+
+@router.post("/requests/{request_id}/extend", summary="Extend by two months, with the reason told to the person")
+def extend(request: Request, caller: Privacy, request_id: str, body: Extend) -> dict[str, Any]:
+    return registered(office(request, caller).extend(request_id, body.reason, _utc(body.told_on)))
+
+
+@router.post("/requests/{request_id}/refuse", summary="Refuse a request, recording the reason")
+def refuse(request: Request, caller: Privacy, request_id: str, body: Refuse) -> dict[str, Any]:
+    return registered(office(request, caller).refuse(request_id, body.reason))
+
+
+def export_to(request: Request, caller: Caller, email: str, request_id: str | None) -> dict[str, Any]:
+    """Write an access export into a new folder of the export folder; its zip is fetched from ``download``."""
+    service = service_of(request)
+    name = f"export-{dt.datetime.now(dt.UTC):%Y%m%dT%H%M%S}-{secrets.token_hex(4)}"
+    result = office(request, caller).export(email, service.settings.exports_folder / name, request_id)
+    return {"events": result.events, "identifiers": result.identifiers, "zip": result.zip_path.name,
+            "download": f"/api/exports/{result.zip_path.name}", "seconds": round(result.seconds, 3)}  # fmt: skip
+
+
+@router.post("/subjects/export", summary="Access export (Art. 15) and portable copy (Art. 20) of one person")
+def export(request: Request, caller: Privacy, body: Person) -> dict[str, Any]:
+    return export_to(request, caller, body.email, body.request)
+
+
+@router.get("/exports/{name}", summary="Download an access export's zip", response_class=FileResponse)
+def download(request: Request, caller: Privacy, name: str) -> FileResponse:
+    path = office(request, caller).exported(name)
+    return FileResponse(path, media_type="application/zip", filename=name)
+
+
+@router.post("/subjects/erase", summary="Erase the person (Art. 17), keeping restricted what the law requires")
+def erase(request: Request, caller: Privacy, body: Person) -> dict[str, Any]:
+    result = office(request, caller).erase(body.email, body.request)
+    s = result.store
+    return {"request_id": result.request_id, "events_deleted": s.events_deleted, "events_unlinked": s.events_unlinked,
+            "identifiers_deleted": s.identifiers_deleted, "rectifications_deleted": s.rectifications_deleted,
+            "events_kept": s.events_kept, "identifiers_kept": s.identifiers_kept, "kept_reason": result.kept_reason,
+            "dead_letters_removed": result.dead_letters.removed if result.dead_letters else None,
+            "dead_letter_topic_purged": result.dead_letters is not None}  # fmt: skip
+
+
+@router.post("/subjects/rectify", summary="Correct or complete identifiers (Art. 16)")
+def rectify(request: Request, caller: Privacy, body: Rectify) -> dict[str, Any]:
+    result = office(request, caller).rectify(body.email, body.set, body.request)
+    return {"request_id": result.request_id, "fields": result.fields}
+
+
+@router.post("/subjects/restrict", summary="Restrict processing (Art. 18), or lift the restriction")
+def restrict(request: Request, caller: Privacy, body: Restrict) -> dict[str, Any]:
+    return registered(office(request, caller).restrict(body.email, body.lift, body.request))
+
+
+@router.post("/subjects/object", summary="Stop one purpose for the person (Art. 21)")
+def object_(request: Request, caller: Privacy, body: Object) -> dict[str, Any]:
+    return registered(office(request, caller).object(body.email, body.purpose, body.request))
