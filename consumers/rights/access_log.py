@@ -28,6 +28,7 @@ class Action(StrEnum):
     refuse_request = "refuse_request"
     read_register = "read_register"
     download_export = "download_export"
+    read_access_log = "read_access_log"
 
 
 @dataclass(frozen=True)

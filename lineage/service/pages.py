@@ -218,7 +218,7 @@ def confirm_erase(request: Request, csrf: Text, email: Text,
     session = _guard(request, Role.privacy, csrf)
     if not isinstance(session, Session):
         return session
-    return _page(request, "erase.html", session, email=email, request=request_id)
+    return _page(request, "erase.html", session, email=email, request_id=request_id)
 
 
 @router.post("/register/erase")

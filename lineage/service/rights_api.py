@@ -16,6 +16,7 @@ from fastapi import APIRouter, Depends, Request
 from fastapi.responses import FileResponse
 from pydantic import BaseModel, Field
 
+from consumers.rights.access_log import Action
 from consumers.rights.office import RightsOffice
 from consumers.rights.register import Request as Registered
 from lineage.service.auth import Caller, require, service_of
@@ -105,6 +106,15 @@ def export_to(request: Request, caller: Caller, email: str, request_id: str | No
     result = office(request, caller).export(email, service.settings.exports_folder / name, request_id)
     return {"events": result.events, "identifiers": result.identifiers, "zip": result.zip_path.name,
             "download": f"/api/exports/{result.zip_path.name}", "seconds": round(result.seconds, 3)}  # fmt: skip
+
+
+@router.get("/access-log", summary="The access log: who read or changed personal data, when, for which request")
+def access_log(request: Request, caller: Privacy, request_id: str | None = None) -> list[dict[str, Any]]:
+    office_ = office(request, caller)
+    entries = office_.log.entries(request_id)
+    office_.log.record(Action.read_access_log, request_id or "", "", f"{len(entries)} entries")
+    return [{"at": e.at.isoformat(), "operator": e.operator, "action": e.action, "request_id": e.request_id,
+             "subject_id": e.subject_id, "detail": e.detail} for e in entries]  # fmt: skip
 
 
 @router.post("/subjects/export", summary="Access export (Art. 15) and portable copy (Art. 20) of one person")
