@@ -42,6 +42,8 @@ def run_demo(settings: Settings, events: int, seed: int | None, console: Console
     written = write_report(store, settings.home / "report.html")
     console.print(f"Usage report: [bold]{written.path}[/] (open it in a browser; `lineage usage --help` for the "
                   "questions behind it)")  # fmt: skip
+    console.print("To keep it running with an API and pages: [bold]make serve[/], then "
+                  "`lineage token create --role product --name you` (README, The service)")  # fmt: skip
     return result
 
 

@@ -159,7 +159,8 @@ def store_counts(home: Path, database: str) -> tuple[int, int]:
     """Events stored, and events stored more than once (by source position), read by a process of its own."""
     code = ("import clickhouse_connect, sys; c = clickhouse_connect.get_client(interface='chdb', path=sys.argv[1], "
             "database=sys.argv[2]); print(c.command('SELECT count() FROM events'), c.command('SELECT count() FROM "
-            "(SELECT source_topic, source_partition, source_offset FROM events GROUP BY 1, 2, 3 HAVING count() > 1)'))")  # fmt: skip
+            "(SELECT source_topic, source_partition, source_offset FROM events GROUP BY 1, 2, 3 "
+            "HAVING count() > 1)'))")  # fmt: skip
     out = subprocess.run([sys.executable, "-c", code, str(home / "store"), database], capture_output=True, text=True,
                          check=True).stdout.split()  # fmt: skip
     return int(out[0]), int(out[1])

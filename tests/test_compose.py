@@ -25,7 +25,7 @@ def _env_names() -> set[str]:
     return names
 
 
-LINEAGE_SERVICES = ("topics", "consumer", "producer", "retention")
+LINEAGE_SERVICES = ("topics", "service", "producer", "retention")
 
 
 def test_every_variable_the_services_set_is_a_setting() -> None:
@@ -36,13 +36,24 @@ def test_every_variable_the_services_set_is_a_setting() -> None:
 
 
 def test_the_services_settings_parse_and_reach_the_servers(monkeypatch) -> None:
-    for key, value in COMPOSE["services"]["consumer"]["environment"].items():
+    env = {**COMPOSE["x-lineage-env"], **COMPOSE["services"]["service"]["environment"]}
+    for key, value in env.items():
         # ${VAR:-default} and ${VAR:?message} are filled in by compose; any value stands in here.
         monkeypatch.setenv(key, re.sub(r"\$\{(\w+)[^}]*\}", "secret", str(value)))
     settings = Settings()
     assert settings.kafka_bootstrap_servers == "kafka:9092"
     assert settings.store_url.startswith("http://") and "@clickhouse:8123" in settings.store_url
     assert settings.pseudonym_key is not None
+
+
+def test_the_service_listens_in_its_container_and_is_published_on_the_hosts_loopback_only() -> None:
+    service = COMPOSE["services"]["service"]
+    assert service["command"] == ["lineage", "serve"]
+    assert service["environment"]["LINEAGE_SERVE_HOST"] == "0.0.0.0"
+    port = service["environment"]["LINEAGE_SERVE_PORT"]
+    assert service["ports"] == [f"127.0.0.1:{port}:{port}"]
+    assert "/healthz" in " ".join(service["healthcheck"]["test"])
+    assert "consumer" not in COMPOSE["services"], "the service runs the consumer; a second one would share its group"
 
 
 def test_the_services_run_real_commands() -> None:
@@ -69,7 +80,7 @@ def test_the_image_contains_every_package() -> None:
 def test_topics_get_their_retention_before_anything_writes_to_them() -> None:
     services = COMPOSE["services"]
     assert services["topics"]["command"] == ["lineage", "kafka", "topics"]
-    for writer in ("consumer", "producer"):
+    for writer in ("service", "producer"):
         assert services[writer]["depends_on"]["topics"] == {"condition": "service_completed_successfully"}
 
 

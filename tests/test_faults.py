@@ -24,7 +24,7 @@ from pipeline_fixtures import TEST_KEY, Pipeline
 
 from consumers.policy.loader import load_policy
 from lineage.broker.local import LocalBroker
-from lineage.cli import exits
+from lineage import exits
 from lineage.wiring import Parts
 from producers.sdk import EventProducer
 from producers.simulate import simulate

@@ -91,9 +91,10 @@ def valid_calls(svc: RunningService) -> dict[str, Callable[[str], Answer]]:
         "GET /api/exports/{name}": download,
         "POST /api/subjects/rectify": lambda t: svc.call("/api/subjects/rectify", None, "POST",
                                                          {"email": NOBODY, "set": {"last_name": "Jansen"}}, t),  # fmt: skip
-        "POST /api/subjects/restrict": lambda t: svc.call("/api/subjects/restrict", None, "POST", {"email": NOBODY}, t),
-        "POST /api/subjects/object": lambda t: svc.call("/api/subjects/object", None, "POST",
-                                                        {"email": NOBODY, "purpose": "product_insight"}, t),  # fmt: skip
+        "POST /api/subjects/restrict": lambda t: svc.call("/api/subjects/restrict", None, "POST",
+                                                          {"email": NOBODY}, t),  # fmt: skip
+        "POST /api/subjects/object": lambda t: svc.call("/api/subjects/object", None, "POST", {
+            "email": NOBODY, "purpose": "product_insight"}, t),  # fmt: skip
         "POST /api/subjects/erase": lambda t: svc.call("/api/subjects/erase", None, "POST", {"email": NOBODY}, t),
         "GET /readyz": lambda t: svc.call("/readyz", token=t),
         "GET /metrics": lambda t: svc.call("/metrics", token=t),

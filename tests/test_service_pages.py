@@ -152,8 +152,8 @@ def test_erasure_asks_for_confirmation_and_forms_from_elsewhere_are_refused(serv
 
     # The session's cookie goes with this post, but not the form's anti-forgery value: refused, nothing registered.
     before = len(service.call("/api/requests", "privacy").json())
-    forged = context.request.post(f"{service.url}/register/receive",
-                                  form={"csrf": "forged", "email": STUDENT, "right": "access", "channel": "email"})  # fmt: skip
+    form = {"csrf": "forged", "email": STUDENT, "right": "access", "channel": "email"}
+    forged = context.request.post(f"{service.url}/register/receive", form=form)
     assert forged.status == 403
     assert len(service.call("/api/requests", "privacy").json()) == before
     # And the API takes no cookie: a browser session alone cannot call it.

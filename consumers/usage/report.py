@@ -131,17 +131,15 @@ def charts(store: Store, window: Window) -> list[str]:
             purposes_chart(store, window), dead_letter_chart(store, window)]  # fmt: skip
 
 
-def render(store: Store, days: int = 90, window: Window | None = None, plotly_src: str | None = None,
-           above: str = "") -> tuple[str, int, dt.date]:  # fmt: skip
-    """The page: ``days`` back from the last event, or ``window``; Plotly inline (opens without a network)
-    unless ``plotly_src`` names where the page loads it from; ``above`` is HTML put above the charts."""
+def render(store: Store, days: int = 90, window: Window | None = None, above: str = "") -> tuple[str, int, dt.date]:
+    """The page, Plotly inline (it opens without a network): ``days`` back from the last event, or ``window``
+    where it is given; ``above`` is HTML put above the charts (the service's date form)."""
     last = _last_day(store)
     if window is None or window.start is None or window.end is None:
         end = window.end if window and window.end else last
         window = Window(window.start if window and window.start else end - dt.timedelta(days=days - 1), end)
     drawn = charts(store, window)
     period = f"{window.start:%d %B %Y} to {window.end:%d %B %Y}"
-    script = f'<script src="{html.escape(plotly_src)}"></script>' if plotly_src else f"<script>{get_plotlyjs()}</script>"
     page = f"""<!DOCTYPE html>
 <html lang="en">
 <head>
@@ -152,7 +150,7 @@ body {{ font-family: system-ui, sans-serif; margin: 2rem auto; max-width: 1100px
 header p {{ color: #52606d; }}
 .chart {{ margin: 1.5rem 0; border: 1px solid #e4e7eb; border-radius: 6px; padding: 0.5rem; }}
 </style>
-{script}
+<script>{get_plotlyjs()}</script>
 </head>
 <body>
 <header>

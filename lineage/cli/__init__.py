@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import sys
 
-from lineage.cli import dsr, exits, kafka, pipeline, retention, sar, service, usage
+from lineage import exits
+from lineage.cli import dsr, kafka, pipeline, retention, sar, service, usage
 from lineage.cli.context import LineageTyper, fail
 
 app = LineageTyper(

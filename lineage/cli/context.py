@@ -19,7 +19,7 @@ from pydantic import ValidationError
 from rich.console import Console
 
 from lineage import logs
-from lineage.cli import exits
+from lineage import exits
 from lineage.settings import Settings
 
 if TYPE_CHECKING:

@@ -7,7 +7,7 @@ from typing import Annotated
 
 import typer
 
-from lineage.cli import exits
+from lineage import exits
 from lineage.cli.context import console, err, fail, parts, settings
 
 

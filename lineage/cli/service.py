@@ -7,7 +7,7 @@ from typing import Annotated
 
 import typer
 
-from lineage.cli import exits
+from lineage import exits
 from lineage.cli.context import LineageTyper, console, fail, settings
 
 tokens = LineageTyper(help="API tokens of the service: each has a name (the operator in the access log) and one "
@@ -17,7 +17,7 @@ tokens = LineageTyper(help="API tokens of the service: each has a name (the oper
 
 
 def serve(
-    no_consume: Annotated[bool, typer.Option("--no-consume", help="Serve without running the tagging consumer.")] = False,
+    no_consume: Annotated[bool, typer.Option("--no-consume", help="Serve without the tagging consumer.")] = False,
 ) -> None:
     """Run the service: the tagging consumer, retention daily at LINEAGE_RETENTION_SCHEDULE (Europe/Amsterdam), and
     the HTTP API and pages on LINEAGE_SERVE_HOST:LINEAGE_SERVE_PORT (default 127.0.0.1:8787).
@@ -26,6 +26,7 @@ def serve(
     cleanly: what it consumed is flushed and committed first. Exit codes: 1 the address is in use or the
     configuration is wrong, 4 the store is held by another process.
     """
+    from lineage.cli.through import run_command
     from lineage.service.server import PortInUse, serve as run
 
     found = settings()
@@ -34,7 +35,7 @@ def serve(
     for name in ("lineage", "uvicorn.error"):
         logging.getLogger(name).addHandler(stderr)
     try:
-        run(found, consume=not no_consume, on_ready=lambda url: console.print(
+        run(found, consume=not no_consume, commands=run_command, on_ready=lambda url: console.print(
             f"serving on {url} (API docs at {url}/docs); stop with Ctrl-C or SIGTERM"))  # fmt: skip
     except PortInUse as exc:
         raise fail(str(exc), code=exits.ERROR) from None

@@ -1,9 +1,9 @@
 """`POST /api/cli`: a `lineage` command sent by the CLI on this machine, run on the service's open store.
 
-The command is the CLI's own, run in-process with the service's parts, so its
-output and exit code are those it would have had with the store to itself. Only
-the local role (``local.py``) may call it, and only for the commands that use the
-store; they run one at a time, as they write to the CLI's consoles.
+Only the local role (``local.py``) may call it, and only for the commands that use
+the store. The service runs the command with the runner the CLI gave it when it
+started the service (``lineage.cli.through``), with the service's parts and the
+calling command's operator.
 """
 
 from __future__ import annotations
@@ -12,7 +12,6 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, HTTPException, Request
 from pydantic import BaseModel, Field
-from typer.testing import CliRunner
 
 from lineage.service.auth import Caller, require, service_of
 from lineage.service.local import ROUTED
@@ -30,20 +29,11 @@ class CliCall(BaseModel):
 
 @router.post("/cli", summary="Run a store command of the `lineage` CLI on this machine through the service")
 def run(request: Request, caller: Local, call: CliCall) -> dict[str, Any]:
-    from lineage.cli import app
-    from lineage.cli import context
-
     if not call.argv or call.argv[0] not in ROUTED:
         raise HTTPException(400, f"only these commands go through the service: {', '.join(sorted(ROUTED))}")
     service = service_of(request)
-    with service.cli_lock:
-        parts = service.parts.sharing(service.settings.model_copy(update={"operator": call.operator}))
-        widths = context.console.width, context.err.width
-        context.console.width = context.err.width = call.width
-        given = context.given_parts.set(parts)
-        try:
-            result = CliRunner().invoke(app, call.argv, prog_name="lineage")
-        finally:
-            context.given_parts.reset(given)
-            context.console.width, context.err.width = widths
-    return {"exit_code": result.exit_code, "stdout": result.stdout, "stderr": result.stderr}
+    if service.commands is None:
+        raise HTTPException(400, "this service was started without the CLI's commands")
+    parts = service.parts.sharing(service.settings.model_copy(update={"operator": call.operator}))
+    code, out, err = service.commands(parts, call.argv, call.width)
+    return {"exit_code": code, "stdout": out, "stderr": err}

@@ -1,6 +1,6 @@
 """How a failure is answered over HTTP: one JSON line with the error's words, never a traceback.
 
-The same map as the CLI's exit codes (``lineage.cli.exits``): refused input is a
+The same map as the CLI's exit codes (``lineage.exits``): refused input is a
 400, a store or broker that does not answer a 503, anything nobody foresaw a 500
 whose trace goes to the log file only.
 """
@@ -14,7 +14,7 @@ from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 
-from lineage.cli import exits
+from lineage import exits
 
 log = logging.getLogger(__name__)
 

@@ -98,7 +98,8 @@ class _ServiceCollector(Collector):
         for (topic, partition), n in sorted(lag(service).items()):
             partitions.add_metric([topic, str(partition)], n)
         yield partitions
-        yield GaugeMetricFamily("lineage_consumer_partitions", "Partitions the consumer holds", value=len(state.assigned))
+        yield GaugeMetricFamily("lineage_consumer_partitions", "Partitions the consumer holds",
+                                value=len(state.assigned))  # fmt: skip
         yield CounterMetricFamily("lineage_events_consumed", "Messages read by the consumer", value=state.consumed)
         yield CounterMetricFamily("lineage_events_stored", "Events stored", value=state.stored)
         dead = CounterMetricFamily("lineage_events_dead_lettered", "Messages sent to the dead-letter topic",
@@ -120,7 +121,8 @@ class _ServiceCollector(Collector):
         yield rows
         scheduler = service.scheduler
         failed = 1 if scheduler and scheduler.last and scheduler.last.error else 0
-        yield GaugeMetricFamily("lineage_retention_schedule_failed", "1 when the last scheduled run failed", value=failed)
+        yield GaugeMetricFamily("lineage_retention_schedule_failed", "1 when the last scheduled run failed",
+                                value=failed)  # fmt: skip
         now = dt.datetime.now(dt.UTC)
         requests = Register(store).all()
         yield GaugeMetricFamily("lineage_requests_open", "Data-subject requests not yet answered",

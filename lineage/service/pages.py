@@ -128,7 +128,7 @@ def report_page(request: Request) -> Response:
     window = Window(start, end) if start or end else None
     above = (f'<form method="get" action="/report" id="range"><label>From <input type="date" name="from" '
              f'value="{html.escape(str(start or ""))}"></label> <label>To <input type="date" name="to" '
-             f'value="{html.escape(str(end or ""))}"></label> <button>Show</button> <a href="/">back</a></form>')  # fmt: skip
+             f'value="{html.escape(str(end or ""))}"></label> <button>Show</button></form>')  # fmt: skip
     page, _, _ = render(service_of(request).parts.store, 90, window, above=above)
     return HTMLResponse(page)
 

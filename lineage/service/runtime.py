@@ -15,6 +15,7 @@ import socket
 import threading
 import time
 from collections import Counter
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from prometheus_client import CollectorRegistry, Histogram
@@ -29,6 +30,8 @@ from lineage.wiring import Parts
 
 log = logging.getLogger(__name__)
 RESTART_PAUSE_SECONDS = 10.0
+# Runs `lineage <argv>` on the given parts at the given terminal width: exit code, stdout, stderr.
+Commands = Callable[[Parts, list[str], int], tuple[int, str, str]]
 
 
 @dataclass
@@ -46,7 +49,8 @@ class ConsumerState:
 
 
 class Service:
-    def __init__(self, settings: Settings, consume: bool = True) -> None:
+    def __init__(self, settings: Settings, consume: bool = True, commands: Commands | None = None) -> None:
+        """``commands`` runs a CLI command on given parts (the CLI's own runner; ``cli_api``)."""
         self.settings = settings
         self.parts = Parts(settings)
         self.parts.check_consumer_configuration()
@@ -65,7 +69,7 @@ class Service:
         self._consumer_lock = threading.Lock()
         self._thread = threading.Thread(target=self._consume_loop, name="tagging-consumer", daemon=True)
         self._totals = ConsumeStats()  # of runs before the current one
-        self.cli_lock = threading.Lock()  # the CLI's commands run one at a time (they share the consoles)
+        self.commands = commands
         schedule = DailyAt.parse(settings.retention_schedule)
         self.scheduler = Scheduler(schedule, self._scheduled_retention) if schedule else None
 

@@ -22,7 +22,7 @@ import uvicorn
 
 from lineage.service.app import build_app
 from lineage.service.local import Access, remove_access, write_access
-from lineage.service.runtime import Service
+from lineage.service.runtime import Commands, Service
 from lineage.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -56,10 +56,11 @@ def url_of(host: str, port: int) -> str:
     return f"http://{shown}:{port}"
 
 
-def serve(settings: Settings, consume: bool = True, on_ready=None) -> None:
-    """Run until SIGTERM or Ctrl-C; ``on_ready(url)`` is called once the server listens."""
+def serve(settings: Settings, consume: bool = True, on_ready=None, commands: Commands | None = None) -> None:
+    """Run until SIGTERM or Ctrl-C; ``on_ready(url)`` is called once the server listens; ``commands`` runs the
+    CLI's commands sent to the service."""
     check_port(settings.serve_host, settings.serve_port)
-    service = Service(settings, consume=consume)
+    service = Service(settings, consume=consume, commands=commands)
     app = build_app(service)
     config = uvicorn.Config(app, host=settings.serve_host, port=settings.serve_port, log_config=None,
                             access_log=False, timeout_graceful_shutdown=3, lifespan="off")  # fmt: skip

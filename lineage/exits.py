@@ -1,4 +1,5 @@
-"""What each exit code of `lineage` means, and which failure gets which (README, Exit codes).
+"""What each exit code of `lineage` means, and which failure gets which (README, Exit codes); the service
+answers the same failures with HTTP statuses (``lineage.service.errors``).
 
 Every command ends in one of these. A failure is one line on stderr, never a
 traceback: an error nobody foresaw is written whole to the log file
