@@ -59,3 +59,28 @@ def test_the_benchmark_measures_every_figure(kafka_bootstrap: str, tmp_path: Pat
     assert "| figure | 1,500 events | 3,000 events |" in page
     assert "## Targets" in page and "| 400 | 1,200 |" in page
     assert "| **consumer / Kafka engine** |" in page and "## Next to ClickHouse's Kafka engine" in page
+
+
+def test_the_service_benchmark_measures_every_figure(kafka_bootstrap: str, tmp_path: Path) -> None:
+    env = {**os.environ, "KAFKA_BOOTSTRAP_SERVERS": kafka_bootstrap}
+    subprocess.run(
+        [sys.executable, "-m", "benchmarks.service", "--events", "3000", "--person-events", "150", "--rate", "300",
+         "--seconds", "5", "--baseline-seconds", "2", "--out", str(tmp_path)],
+        cwd=REPO, env=env, check=True, timeout=600,
+    )  # fmt: skip
+    result = json.loads(next(tmp_path.glob("service-*.json")).read_text())
+    page = next(tmp_path.glob("service-*.md")).read_text()
+
+    catch_up = result["catch_up"]
+    assert catch_up["consumed"] == result["expected"] == 3150
+    assert catch_up["stored"] + sum(catch_up["dead_lettered"].values()) + sum(catch_up["suppressed"].values()) == 3150
+    window = result["window"]
+    assert window["sent"] > 0 and window["achieved_rate"] > 0
+    for asked in ("export", "usage"):
+        assert window[asked]["count"] >= 2 and window[asked]["errors"] == []
+        assert 0 < window[asked]["p50_ms"] <= window[asked]["p99_ms"] <= window[asked]["max_ms"]
+    assert window["export"]["events"] == [150], "every export finds every event of the person"
+    for phase in ("baseline", "window"):
+        assert result[phase]["lag"]["errors"] == [] and result[phase]["lag"]["zero_seconds_broker"] is not None
+    assert result["service"]["exit_code"] == 0
+    assert "access export p50 / p99 / max (ms)" in page and "lag recovery after the window" in page
