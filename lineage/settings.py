@@ -39,7 +39,10 @@ class Settings(BaseSettings):
     kafka_heap: str = Field(default="512m", description="Heap (-Xmx/-Xms) of the local broker's JVM.")
     topic_prefix: str = Field(default="engage", description="Event topics are <prefix>.<family>.")
     topic_partitions: int = Field(default=3, ge=1)
-    dead_letter_topic: str = Field(default="engage.dead-letter")
+    dead_letter_topic: str | None = Field(
+        default=None, description="Where refused messages go. Unset: <prefix>.dead-letter, so pipelines with "
+        "different prefixes never share one.",
+    )
     consumer_group: str = Field(default="lineage-tagger")
     consumer_session_timeout_ms: int = Field(
         default=45_000,
@@ -171,6 +174,11 @@ class Settings(BaseSettings):
     @property
     def kafka_home(self) -> Path:
         return self.home / "kafka"
+
+    @property
+    def dead_letters(self) -> str:
+        """The dead-letter topic: the configured one, else the prefix's own."""
+        return self.dead_letter_topic or f"{self.topic_prefix}.dead-letter"
 
     def topic(self, family: str) -> str:
         return topic_name(self.topic_prefix, family)

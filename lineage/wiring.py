@@ -86,7 +86,7 @@ def consumer_config(settings: Settings, bootstrap: str) -> ConsumerConfig:
         bootstrap=bootstrap,
         topics=tuple(settings.topic(f) for f in FAMILIES),
         group=settings.consumer_group,
-        dead_letter_topic=settings.dead_letter_topic,
+        dead_letter_topic=settings.dead_letters,
         pseudonym_key=settings.pseudonym_secret(),
         instance_id=settings.instance_id(),
         session_timeout_ms=settings.consumer_session_timeout_ms,
@@ -111,7 +111,7 @@ def topic_specs(settings: Settings, policy: Policy) -> list[TopicSpec]:
     """The event topics and the dead-letter topic, with the retention the policy gives them."""
     raw = _retention(policy.topics.raw_events)
     specs = [TopicSpec(settings.topic(f), settings.topic_partitions, raw) for f in FAMILIES]
-    return specs + [TopicSpec(settings.dead_letter_topic, 1, _retention(policy.topics.dead_letters))]
+    return specs + [TopicSpec(settings.dead_letters, 1, _retention(policy.topics.dead_letters))]
 
 
 def demo_key(settings: Settings) -> Settings:
@@ -184,7 +184,7 @@ class Parts:
         """The rights office on the configured store; it purges the dead-letter topic when a broker answers."""
         pseudonyms = Pseudonymizer(self.settings.pseudonym_secret())
         try:
-            purge = DeadLetterPurge(self.bootstrap(), self.settings.dead_letter_topic)
+            purge = DeadLetterPurge(self.bootstrap(), self.settings.dead_letters)
         except NoBroker:
             purge = None
         return RightsOffice(self.store, self.policy, pseudonyms, operator or self.settings.operator,

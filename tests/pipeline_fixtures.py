@@ -56,7 +56,7 @@ class Pipeline:
 
     def dead_letter_messages(self, expect: int, timeout_s: float = 20) -> list:
         consumer = KafkaConsumer(
-            self.settings.dead_letter_topic,
+            self.settings.dead_letters,
             bootstrap_servers=self.bootstrap,
             auto_offset_reset="earliest",
             enable_auto_commit=False,

@@ -69,7 +69,7 @@ def _rows(p: Pipeline, table: str) -> list[tuple]:
 def test_the_bulk_path_stores_exactly_what_the_per_message_path_stores(make_pipeline) -> None:
     bulk = make_pipeline(bulk_min_rows=1, topic_partitions=3)
     reference = make_pipeline(bulk=False, topic_prefix=bulk.settings.topic_prefix,
-                              dead_letter_topic=bulk.settings.dead_letter_topic, topic_partitions=3)  # fmt: skip
+                              dead_letter_topic=bulk.settings.dead_letters, topic_partitions=3)  # fmt: skip
     events = list(simulate(6_000, seed=21, tenants=5, days=20))
     events += edge_values()
     bulk.produce(events)

@@ -90,3 +90,4 @@ def test_the_clickhouse_image_is_at_least_the_version_the_bulk_path_needs() -> N
     image = COMPOSE["services"]["clickhouse"]["image"]
     tag = image.rsplit(":", 1)[1]
     assert tuple(int(n) for n in tag.split(".")[:2]) >= MIN_ENGINE_VERSION, image
+

@@ -141,7 +141,7 @@ def send_all(pipeline: Pipeline, goods, bads) -> tuple[str, dict[int, tuple[str,
 
 
 def dead_letter_topic(pipeline: Pipeline) -> list:
-    reader = KafkaConsumer(pipeline.settings.dead_letter_topic, bootstrap_servers=pipeline.bootstrap,
+    reader = KafkaConsumer(pipeline.settings.dead_letters, bootstrap_servers=pipeline.bootstrap,
                            auto_offset_reset="earliest", enable_auto_commit=False, consumer_timeout_ms=3000)  # fmt: skip
     try:
         return list(reader)

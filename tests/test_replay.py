@@ -22,7 +22,7 @@ FIRST = 1_600
 
 def snapshot(p: Pipeline) -> dict[str, object]:
     q = p.store.scalar
-    reader = KafkaConsumer(p.settings.dead_letter_topic, bootstrap_servers=p.bootstrap, auto_offset_reset="earliest",
+    reader = KafkaConsumer(p.settings.dead_letters, bootstrap_servers=p.bootstrap, auto_offset_reset="earliest",
                            enable_auto_commit=False, consumer_timeout_ms=3000)  # fmt: skip
     try:
         letters = sum(1 for _ in reader)

@@ -64,11 +64,11 @@ def test_kafka_topics_gives_raw_and_dead_letter_topics_the_policys_retention(pip
     assert "7 days" in result.output and "30 days" in result.output
 
     raw = [pipeline.settings.topic(f) for f in ("usage", "access", "newsletter", "relation")]
-    configs = _topic_configs(pipeline.bootstrap, [*raw, pipeline.settings.dead_letter_topic])
+    configs = _topic_configs(pipeline.bootstrap, [*raw, pipeline.settings.dead_letters])
     for topic in raw:
         assert configs[topic]["retention.ms"] == str(7 * DAY_MS), topic
         assert configs[topic]["segment.ms"] == str(DAY_MS), topic
-    assert configs[pipeline.settings.dead_letter_topic]["retention.ms"] == str(30 * DAY_MS)
+    assert configs[pipeline.settings.dead_letters]["retention.ms"] == str(30 * DAY_MS)
 
 
 def test_the_retention_commands_plan_run_and_report(make_pipeline: Callable[..., Pipeline]) -> None:

@@ -35,7 +35,7 @@ def sid(email: str) -> str:
 
 def office_for(p: Pipeline, tmp_path: Path) -> RightsOffice:
     return RightsOffice(p.store, POLICY, PSEUDONYMS, "privacy.officer@engage.test", tmp_path / "exports",
-                        recount(p.store), DeadLetterPurge(p.bootstrap, p.settings.dead_letter_topic))  # fmt: skip
+                        recount(p.store), DeadLetterPurge(p.bootstrap, p.settings.dead_letters))  # fmt: skip
 
 
 def run_scenario(p: Pipeline) -> list:
@@ -164,7 +164,7 @@ def test_an_erased_person_stays_erased_through_a_replay_and_late_events(
     # The dead-letter topic lost the erased person's message only, after one more erasure.
     reader = office.erase(READER)
     assert reader.dead_letters is not None and (reader.dead_letters.removed, reader.dead_letters.kept) == (1, 1)
-    letters = KafkaConsumer(p.settings.dead_letter_topic, bootstrap_servers=p.bootstrap, auto_offset_reset="earliest",
+    letters = KafkaConsumer(p.settings.dead_letters, bootstrap_servers=p.bootstrap, auto_offset_reset="earliest",
                             enable_auto_commit=False, consumer_timeout_ms=5000)  # fmt: skip
     try:
         values = [msg.value for msg in letters]
