@@ -22,29 +22,36 @@ AMSTERDAM = ZoneInfo("Europe/Amsterdam")
 
 def test_sigterm_during_steady_consumption_then_a_restart_loses_nothing_and_doubles_nothing(kafka_bootstrap, tmp_path):
     svc = RunningService(tmp_path / "home", kafka_bootstrap).start()
-    usage = [e for e in simulate(30_000, seed=21, fault_rate=0.0) if isinstance(e, m.UsageActivity)][:12_000]
-    done = threading.Event()
+    usage = [e for e in simulate(60_000, seed=21, fault_rate=0.0) if isinstance(e, m.UsageActivity)]
+    enough = threading.Event()
+    sent: list[int] = [0]
 
-    def steady() -> None:  # about 2,000 events a second, through the stop and the restart
-        for i in range(0, len(usage), 500):
-            svc.produce(usage[i:i + 500])
+    def steady() -> None:  # about 2,000 events a second, through the stop and the restart, until told
+        while not enough.is_set() and sent[0] < len(usage):
+            svc.produce(usage[sent[0]:sent[0] + 500])
+            sent[0] += 500
             time.sleep(0.25)
-        done.set()
 
     producer = threading.Thread(target=steady)
     producer.start()
     try:
-        deadline = time.monotonic() + 60
-        while svc.consumer()["stored"] < 2_000 and time.monotonic() < deadline:
+        deadline = time.monotonic() + 120
+        while svc.consumer()["stored"] < 2_000:
+            assert time.monotonic() < deadline, "the service stored nothing for two minutes"
             time.sleep(0.2)
-        assert not done.is_set(), "the stop must come while events still arrive"
         code, seconds, out = svc.stop()
         assert code == 0 and seconds < 10, (code, seconds, out)
         assert "stopped" in out and "Traceback" not in out and not svc.access_file.exists()
+        stopped_at = sent[0]
 
         svc.start()
-        producer.join(timeout=120)
-        assert done.is_set()
+        deadline = time.monotonic() + 120
+        while svc.consumer()["stored"] < 1_000:  # the new process consumes while events still arrive
+            assert time.monotonic() < deadline, "the restarted service stored nothing for two minutes"
+            time.sleep(0.2)
+        enough.set()
+        producer.join(timeout=60)
+        assert sent[0] > stopped_at, "events must arrive while the service is stopped and after"
         deadline = time.monotonic() + 120
         while time.monotonic() < deadline:
             lag = svc.consumer()["lag"]
@@ -53,11 +60,12 @@ def test_sigterm_during_steady_consumption_then_a_restart_loses_nothing_and_doub
             time.sleep(0.5)
         assert len(lag) == 24 and not any(lag.values()), lag
     finally:
+        enough.set()
         producer.join(timeout=120)
         code, _, out = svc.stop()
     assert code == 0, out
     stored, doubled = store_counts(svc.home, svc.prefix)
-    assert (stored, doubled) == (len(usage), 0)
+    assert (stored, doubled) == (sent[0], 0)
 
 
 def test_the_schedule_runs_retention_when_its_time_comes(kafka_bootstrap, tmp_path):
