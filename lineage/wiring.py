@@ -10,6 +10,7 @@ rollups through the ``Recount`` connected here.
 
 from __future__ import annotations
 
+import datetime as dt
 import os
 import secrets
 from collections.abc import Callable
@@ -24,15 +25,18 @@ from consumers.policy.loader import load_policy
 from consumers.policy.model import Policy
 from consumers.policy.terms import Term
 from consumers.retention import tables as retention_tables
+from consumers.retention.plan import Planner
 from consumers.retention.policy_schema import sync_policy_schema
 from consumers.retention.run import RetentionRun
 from consumers.rights import tables as rights_tables
 from consumers.rights.dead_letters import DeadLetterPurge
 from consumers.rights.office import RightsOffice
+from consumers.rights.topics import TopicScan
 from consumers.store import controls as controls_tables
 from consumers.store import events as event_tables
 from consumers.store import store as store_module
 from consumers.store.controls import Controls
+from consumers.store.places import Topics
 from consumers.store.store import Store
 from consumers.usage import rollups as usage_tables
 from consumers.usage.rebuild import recount
@@ -184,11 +188,26 @@ class Parts:
         """The rights office on the configured store; it purges the dead-letter topic when a broker answers."""
         pseudonyms = Pseudonymizer(self.settings.pseudonym_secret())
         try:
-            purge = DeadLetterPurge(self.bootstrap(), self.settings.dead_letters)
+            bootstrap = self.bootstrap()
+            purge, scan = DeadLetterPurge(bootstrap, self.settings.dead_letters), TopicScan(bootstrap)
         except NoBroker:
-            purge = None
+            purge, scan = None, None
+        planner = Planner(self.store, self.policy)
+
+        def kept_until(rule: str, tenant: str, occurred_at: dt.datetime) -> dt.datetime | None:
+            return planner.term_end(rule, tenant, occurred_at, dt.datetime.now(dt.UTC))
+
         return RightsOffice(self.store, self.policy, pseudonyms, operator or self.settings.operator,
-                            self.settings.exports_folder, recount(self.store), purge)  # fmt: skip
+                            self.settings.exports_folder, recount(self.store), purge, kept_until, self.topics(),
+                            scan)  # fmt: skip
 
     def retention_run(self, operator: str | None = None) -> RetentionRun:
-        return RetentionRun(self.store, self.policy, operator or self.settings.operator or "retention")
+        return RetentionRun(self.store, self.policy, operator or self.settings.operator or "retention", self.topics())
+
+    def topics(self) -> Topics:
+        """The raw event topics and the dead-letter topic, with the retention ``topic_specs`` gives them."""
+        raw_ms = Term.parse(self.policy.topics.raw_events).milliseconds()
+        dead_ms = Term.parse(self.policy.topics.dead_letters).milliseconds()
+        return Topics(tuple(self.settings.topic(f) for f in FAMILIES), dt.timedelta(milliseconds=raw_ms),
+                      self.settings.dead_letters, dt.timedelta(milliseconds=dead_ms),
+                      dt.timedelta(milliseconds=min(raw_ms, _DAY_MS)))  # fmt: skip

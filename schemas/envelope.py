@@ -14,6 +14,7 @@ from typing import Annotated, Any, ClassVar
 
 from pydantic import AfterValidator, AwareDatetime, BaseModel, ConfigDict, Field, model_validator
 
+from schemas.phone import phone_problem
 from schemas.values import day_in_range, time_in_range
 
 IDENTIFIER = {"pii": "identifier"}
@@ -62,6 +63,9 @@ class Person(_Strict):
     def _reachable(self) -> Person:
         if not (self.email or self.phone):
             raise ValueError("a person needs an e-mail or, where none was collected, a phone number")
+        if self.phone and (problem := phone_problem(self.phone)):
+            # Never the value itself: the reason goes to the dead-letter topic's headers and the log.
+            raise ValueError(f"phone: {problem}")
         return self
 
 

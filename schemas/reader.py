@@ -26,6 +26,7 @@ from pydantic import BaseModel, ValidationError
 from schemas import wire
 from schemas.envelope import Envelope, Event, Person, Producer
 from schemas.errors import InvalidEvent, validation_summary
+from schemas.phone import phone_problem
 from schemas.registry import FileSchemaRegistry, RegisteredSchema
 from schemas.values import days_to_date, millis_to_datetime
 
@@ -150,3 +151,5 @@ class EventReader:
             if not (person["email"] or person["phone"]):
                 raise InvalidEvent(f"envelope.people.{i}: Value error, a person needs an e-mail or, where none "
                                    "was collected, a phone number")  # fmt: skip
+            if person["phone"] and (problem := phone_problem(person["phone"])):
+                raise InvalidEvent(f"envelope.people.{i}: Value error, phone: {problem}")

@@ -45,7 +45,8 @@ COMMANDS = _commands()
 # Values a user might plausibly give each option; the parts behind them are what fail.
 PLAUSIBLE = {"--email": "someone@example.nl", "--out": "out", "--set": "last_name=Jansen", "--purpose": "product_insight",
              "--right": "access", "--reason": "because", "--told-on": "2026-11-01", "--simulate": "1",
-             "--until-idle": "1", "--events": "10", "--operator": "officer", "--from-jsonl": None}  # fmt: skip
+             "--until-idle": "1", "--events": "10", "--operator": "officer", "--from-jsonl": None,
+             "--from": "2026-10-01", "--to": "2026-10-02", "--title": "a lost laptop"}  # fmt: skip
 
 
 def _closed_port() -> int:

@@ -17,10 +17,13 @@ from scenario import (
 from consumers.identity.pseudonym import Pseudonymizer, normalise_email
 from consumers.policy.loader import load_policy
 from consumers.rights.dead_letters import DeadLetterPurge
+from consumers.retention.plan import Planner
 from consumers.rights.errors import SubjectUnderErasure
 from consumers.rights.office import RightsOffice
+from consumers.rights.topics import TopicScan
 from consumers.usage.queries import top_components
 from consumers.usage.rebuild import recount
+from lineage.wiring import Parts
 from schemas import models as m
 
 pytestmark = pytest.mark.integration
@@ -35,7 +38,8 @@ def sid(email: str) -> str:
 
 def office_for(p: Pipeline, tmp_path: Path) -> RightsOffice:
     return RightsOffice(p.store, POLICY, PSEUDONYMS, "privacy.officer@engage.test", tmp_path / "exports",
-                        recount(p.store), DeadLetterPurge(p.bootstrap, p.settings.dead_letters))  # fmt: skip
+                        recount(p.store), DeadLetterPurge(p.bootstrap, p.settings.dead_letters),
+                        topics=Parts(p.settings).topics(), scan=TopicScan(p.bootstrap))  # fmt: skip
 
 
 def run_scenario(p: Pipeline) -> list:
@@ -173,13 +177,38 @@ def test_an_erased_person_stays_erased_through_a_replay_and_late_events(
     assert len(values) == 1 and normalise_email(USER2).encode() in values[0].lower()
     assert not any(normalise_email(READER).encode() in v.lower() for v in values)
 
-    # The erasure is on record, without the erased data; nothing else can be asked for them.
+    # The erasure is on record, without the erased data; nothing but access and erasure can be asked for them.
     log = office.log.entries(result.request_id)
     assert [e.action for e in log][-1] == "erase" and ADMIN.lower() not in json.dumps([e.detail for e in log]).lower()
     with pytest.raises(SubjectUnderErasure):
-        office.export(ADMIN, tmp_path / "exports" / "again")
-    with pytest.raises(SubjectUnderErasure):
-        office.erase(ADMIN)
+        office.restrict(ADMIN)
+
+    # They may still ask what is kept: the remnant, the legal reason and until when, and nothing else.
+    planner = Planner(p.store, POLICY)
+    office.kept_until = lambda rule, tenant, at: planner.term_end(rule, tenant, at, dt.datetime.now(dt.UTC))
+    remnant = office.export(ADMIN, tmp_path / "exports" / "after-erasure")
+    info = json.loads((remnant.folder / "subject.json").read_text())
+    events = [json.loads(line) for line in (remnant.folder / "events.jsonl").read_text().splitlines()]
+    assert sorted(e["event_type"] for e in events) == ["invoice.issued", "invoice.overdue", "invoice.paid"]
+    assert "controls" not in info and "rectifications" not in info and info["erased"]["at"]
+    [kept] = info["kept"]
+    assert (kept["records"], kept["tenant"], kept["retention_rule"]) == (3, "t-biz", "invoicing_records")
+    assert "Art. 17(3)(b)" in kept["legal_reason"] and "term P7Y" in kept["term"]
+    # t-biz's subscription has not ended, so the seven years have not started.
+    assert kept["kept_until"] is None and "after the subscription ends; it has not ended yet" in kept["until"]
+    assert {p["purpose"] for p in info["purposes"]} == {"invoicing", "bookkeeping"}
+    answered = {r["request_id"]: r for r in info["requests"]}
+    access = office.register.get(next(r for r in answered if r != result.request_id))
+    assert answered[access.request_id]["status"] == "completed" and answered[access.request_id]["answered_at"]
+    assert answered[result.request_id]["status"] == "completed"
+
+    # An erasure asked again is answered with the first one's date, and nothing changes.
+    again = office.erase(ADMIN)
+    assert again.already_erased_at is not None and again.completed and again.store.events_deleted == 0
+    assert again.already_erased_at.date() == dt.datetime.now(dt.UTC).date()
+    register = {r.request_id: r for r in office.requests()}
+    assert {register[i].status.value for i in (result.request_id, access.request_id, again.request_id)} == {"completed"}
+    assert register[again.request_id].outcome.startswith("already erased on ")
 
 
 def test_restriction_and_objection_change_what_product_queries_return(pipeline: Pipeline, tmp_path: Path) -> None:

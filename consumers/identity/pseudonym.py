@@ -1,4 +1,5 @@
-"""Subject ids: a keyed hash of a person's normalised business e-mail.
+"""Subject ids: a keyed hash of a person's normalised business e-mail, or of their phone number where no
+e-mail was collected (E.164, by the contract's own ``schemas.phone.normalise_phone``).
 
 The analytics rows carry only these ids. Without the key nobody can link an id
 back to an e-mail by hashing guesses, and one key change re-pseudonymises all.
@@ -8,11 +9,9 @@ from __future__ import annotations
 
 import hashlib
 import hmac
-import re
 
 from schemas.envelope import Person
-
-_NOT_DIGIT = re.compile(r"[^\d+]")
+from schemas.phone import normalise_phone
 
 
 class MissingPseudonymKey(Exception):
@@ -21,10 +20,6 @@ class MissingPseudonymKey(Exception):
 
 def normalise_email(email: str) -> str:
     return email.strip().lower()
-
-
-def normalise_phone(phone: str) -> str:
-    return _NOT_DIGIT.sub("", phone)
 
 
 class Pseudonymizer:
@@ -45,10 +40,14 @@ class Pseudonymizer:
 
     def of_contact(self, email: str | None, phone: str | None) -> str:
         # A trial application may carry only a phone number: it gets an id of its own
-        # kind, so it can never collide with an e-mail's.
+        # kind, so it can never collide with an e-mail's. A number that is none raises
+        # InvalidPhone: the contract refuses it first, so it is never hashed.
         if email:
             return self.of_email(email)
-        return self._hash("tel:" + normalise_phone(phone or ""))
+        return self.of_phone(phone or "")
+
+    def of_phone(self, phone: str) -> str:
+        return self._hash("tel:" + normalise_phone(phone))
 
     def _hash(self, text: str) -> str:
         # The same few hundred people recur in every batch: memoising saves the HMAC.

@@ -214,6 +214,15 @@ class Planner:
         return RulePlan(name, rule.action, trigger.scope, dues, int(scopes), int(events), int(identifiers or 0),
                         int(rollups or 0))  # fmt: skip
 
+    def term_end(self, rule_name: str, scope: str, occurred_at: dt.datetime, as_of: dt.datetime) -> dt.datetime | None:
+        """When a row of ``rule_name`` in ``scope`` (a tenant, say) reaches the end of its term; None while the
+        term has not started (the subscription has not ended)."""
+        rule = self.policy.retention[rule_name]
+        if rule.by_ttl:
+            return rule.duration.after(occurred_at)
+        state = self.states(rule, as_of).get(scope)
+        return rule.duration.after(state.ended_at) if state and state.ended_at else None
+
     def closed_scopes(self, as_of: dt.datetime) -> dict[str, tuple[str, ...]]:
         """Scopes every rule is done with: ended, and past the longest term plus the time kept for late events."""
         kept = Term.parse(self.policy.retention_facts.kept_after_term)

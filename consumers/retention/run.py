@@ -29,9 +29,12 @@ from consumers.retention.plan import (
     rollup_due,
 )  # fmt: skip
 from consumers.retention.tables import RUN_COLUMNS
+from consumers.store.places import Place, Topics
 from consumers.store.store import Store
 
 _SYNC = {"mutations_sync": 2}
+# The tables a run deletes from, whose replaced files must leave the disk before it reports done.
+FILED_TABLES = ("events", "identifiers", "usage_daily", "retention_facts")
 # Clock difference tolerated between the caller and the store before an as-of counts as the future.
 _CLOCK_SLACK = dt.timedelta(minutes=5)
 FACTS_STEP = "retention_facts"
@@ -54,9 +57,33 @@ class RunReport:
     as_of: dt.datetime
     steps: list[StepDone] = field(default_factory=list)
     seconds: float = 0.0
+    files_left: list[tuple[str, str]] = field(default_factory=list)  # (table, part) still on disk, replaced
 
     def removed(self, step: str) -> dict[str, int]:
         return next((s.rows for s in self.steps if s.step == step), {})
+
+    def places(self, topics: Topics | None, now: dt.datetime) -> list[Place]:
+        """Per place the data lives: what this run removed, what remains, and until when."""
+        totals: dict[str, int] = {}
+        for s in self.steps:
+            for table, n in s.rows.items():
+                totals[table] = totals.get(table, 0) + n
+        removed = sum(n for t, n in totals.items() if t != "retention_facts")
+        found = [Place(f"store table {t}", n, 0 if not self.files_left else None) for t, n in sorted(totals.items())]
+        if self.files_left:
+            tables = ", ".join(sorted({t for t, _ in self.files_left}))
+            found.append(Place("store files", None, len(self.files_left), f"replaced parts of {tables} not yet dropped "
+                               "from disk; the next run, or any process holding the store a few seconds, drops them"))
+        else:
+            found.append(Place("store files", None, 0, ""))
+        if topics is not None and removed:
+            until = f"{topics.raw_until(now):%Y-%m-%d}, topic retention"
+            found += [Place(f"raw events topic {t}", None, None, f"the removed rows' messages: until {until}")
+                      for t in topics.raw]  # fmt: skip
+            found.append(Place(f"dead-letter topic {topics.dead_letters}", None, None,
+                               f"any refused message of theirs: until {topics.dead_letters_until(now):%Y-%m-%d}, "
+                               "topic retention"))  # fmt: skip
+        return found
 
 
 # Terms run years back and forward from the moment asked about; the store holds 1900 to 2299.
@@ -79,18 +106,20 @@ def resolve_as_of(as_of: dt.datetime | None, allow_future: bool) -> dt.datetime:
 
 
 class RetentionRun:
-    def __init__(self, store: Store, policy: Policy, operator: str = "retention") -> None:
+    def __init__(self, store: Store, policy: Policy, operator: str = "retention", topics: Topics | None = None) -> None:
         self.store = store
         self.policy = policy
         self.operator = operator
         self.planner = Planner(store, policy)
+        self.topics = topics
+        self.files_timeout = 60.0
 
     def plan(self, as_of: dt.datetime | None = None) -> Plan:
         """What a run as of ``as_of`` would remove (a dry run); changes nothing."""
         return self.planner.plan(resolve_as_of(as_of, allow_future=True))
 
     def steps(self) -> int:
-        return 3 * len(self.policy.retention_by_event()) + 1
+        return 3 * len(self.policy.retention_by_event()) + 2
 
     def execute(self, as_of: dt.datetime | None = None, progress: Progress | None = None) -> RunReport:
         as_of = resolve_as_of(as_of, allow_future=False)
@@ -104,6 +133,7 @@ class RetentionRun:
                 progress(description, done, total)
             done += 1
 
+        before = self.store.parts(FILED_TABLES, active=True)
         for name in self.policy.retention_by_event():
             began = dt.datetime.now(dt.UTC)
             plan = self.planner.rule_plan(name, as_of)
@@ -121,6 +151,9 @@ class RetentionRun:
         pruned = self._prune(closed)
         self._record(report, StepDone(FACTS_STEP, "delete", sum(map(len, closed.values())), {"retention_facts": pruned}),
                      began)  # fmt: skip
+        # Done only when the deleted values are gone from the store's files too, not just hidden.
+        step("the replaced files dropped from disk")
+        report.files_left = sorted(self.store.wait_until_dropped(before, self.files_timeout))
         if progress:
             progress("done", total, total)
         report.seconds = time.monotonic() - started

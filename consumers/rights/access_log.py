@@ -29,6 +29,8 @@ class Action(StrEnum):
     read_register = "read_register"
     download_export = "download_export"
     read_access_log = "read_access_log"
+    locate = "locate"
+    incident_impact = "incident_impact"
 
 
 @dataclass(frozen=True)

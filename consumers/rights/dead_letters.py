@@ -8,11 +8,14 @@ arrive during the purge lie past the old end and are kept.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from kafka import KafkaConsumer, KafkaProducer
 from kafka.admin import KafkaAdminClient
 from kafka.structs import TopicPartition
+
+from schemas.phone import mentions_phone
 
 
 @dataclass(frozen=True)
@@ -22,10 +25,19 @@ class PurgeResult:
     kept: int
 
 
-def _mentions(needle: bytes, key: bytes | None, value: bytes | None, headers: list[tuple[str, bytes]]) -> bool:
-    # Avro writes strings as raw UTF-8, so the address appears as it is in every
-    # message that holds it, decodable or not; the match ignores case.
-    return any(needle in (b or b"").lower() for b in (key, value, *(v for _, v in headers)))
+def matcher(contact: str) -> Callable[[bytes], bool]:
+    """Whether bytes hold the person: an e-mail as it is, ignoring case; a phone number in any spelling."""
+    if "@" in contact:
+        # Avro writes strings as raw UTF-8, so the address appears as it is in every
+        # message that holds it, decodable or not.
+        needle = contact.strip().lower().encode()
+        return lambda data: needle in data.lower()
+    return lambda data: mentions_phone(data, contact)
+
+
+def mentions(matches: Callable[[bytes], bool], key: bytes | None, value: bytes | None,
+             headers: list[tuple[str, bytes]]) -> bool:  # fmt: skip
+    return any(matches(b or b"") for b in (key, value, *(v for _, v in headers)))
 
 
 class DeadLetterPurge:
@@ -33,9 +45,10 @@ class DeadLetterPurge:
         self.bootstrap = bootstrap
         self.topic = topic
 
-    def purge(self, email: str, dry_run: bool = False) -> PurgeResult:
-        """Remove every dead letter that holds ``email`` (normalised); with ``dry_run``, only count them."""
-        needle = email.strip().lower().encode()
+    def purge(self, contact: str, dry_run: bool = False) -> PurgeResult:
+        """Remove every dead letter that holds ``contact`` (an e-mail, or a phone number in E.164); with
+        ``dry_run``, only count them."""
+        matches = matcher(contact)
         consumer = KafkaConsumer(bootstrap_servers=self.bootstrap, enable_auto_commit=False, group_id=None)
         try:
             partitions = [TopicPartition(self.topic, p) for p in sorted(consumer.partitions_for_topic(self.topic) or ())]
@@ -56,7 +69,7 @@ class DeadLetterPurge:
                             break
                         scanned += 1
                         headers = list(rec.headers or [])
-                        if _mentions(needle, rec.key, rec.value, headers):
+                        if mentions(matches, rec.key, rec.value, headers):
                             removed_here += 1
                         else:
                             keep.append((rec.offset, rec.key, rec.value, headers))

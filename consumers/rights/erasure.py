@@ -123,22 +123,10 @@ class Eraser:
 
     def parts(self, active: bool) -> set[tuple[str, str]]:
         """(table, part) of the personal tables: the active parts, or those replaced but still on disk."""
-        return {
-            (t, n)
-            for t, n in self.store.rows(
-                "SELECT table, name FROM system.parts WHERE database = currentDatabase()"
-                " AND has({t:Array(String)}, table) AND active = {a:UInt8}",
-                {"t": list(PERSONAL_TABLES), "a": int(active)},
-            )
-        }
+        return self.store.parts(PERSONAL_TABLES, active)
 
     def _wait_until_gone(self, before: set[tuple[str, str]], timeout: float = 60.0) -> None:
-        # The tables drop replaced parts within seconds (PHYSICAL_ERASURE); until then the
-        # old files still hold the erased rows. Parts merged away later hold nothing of them.
-        deadline = time.monotonic() + timeout
-        while before & self.parts(active=False):
-            if time.monotonic() > deadline:
-                raise ErasureNotVerified(
-                    f"replaced parts still on disk after {timeout:.0f} s; run the erasure again to finish it"
-                )
-            time.sleep(0.5)
+        if self.store.wait_until_dropped(before, timeout):
+            raise ErasureNotVerified(
+                f"replaced parts still on disk after {timeout:.0f} s; run the erasure again to finish it"
+            )

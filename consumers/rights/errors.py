@@ -7,7 +7,11 @@ class RightsError(Exception):
     """A request the rights office refuses as given; the message says what to do instead."""
 
 
-class InvalidEmail(RightsError):
+class InvalidContact(RightsError):
+    """The person is not named by exactly one valid e-mail or phone number."""
+
+
+class InvalidEmail(InvalidContact):
     """The text is not a usable business e-mail address."""
 
 

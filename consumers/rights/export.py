@@ -193,7 +193,7 @@ class Exporter:
             "generated_at": _iso(at),
             "controller": self.policy.controller,
             "policy_version": self.policy.version,
-            "subject": {"email": subject.email, "subject_id": subject.subject_id},
+            "subject": {"phone" if subject.by_phone else "email": subject.contact, "subject_id": subject.subject_id},
             "data_held": held,
             "summary": (
                 f"We hold {len(events)} events and {len(identifiers)} identifying details about you, "

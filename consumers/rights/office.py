@@ -12,6 +12,7 @@ import datetime as dt
 import json
 import re
 import time
+from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
@@ -29,13 +30,21 @@ from consumers.rights.errors import (
     UnknownRequest,
 )
 from consumers.rights.export import Exporter, ExportResult, check_output
-from consumers.rights.identity import Subject, subject_of
+from consumers.rights.identity import Subject, Who, subject_of
+from consumers.rights.incidents import IncidentRegister
+from consumers.rights.locate import Locator
 from consumers.rights.rectification import RECTIFIABLE, Rectifier
 from consumers.rights.register import Register, Request, Status
+from consumers.rights.topics import TopicScan
 from consumers.store.controls import ControlKind, Controls, Recount
+from consumers.store.places import Place, Topics
 from consumers.store.store import Store
 from schemas.models import ContactChannel, DataSubjectRight
 
+# Rights an erased person can still exercise: to know what is kept (Art. 15), and to ask again.
+_AFTER_ERASURE = (DataSubjectRight.access, DataSubjectRight.portability, DataSubjectRight.erasure)
+_ERASED = ("You were erased at your request. What is listed below is what a legal obligation still requires us "
+           "to keep, restricted, and until when; nothing else is held about you.")
 _ZIP_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,200}\.zip$")
 
 
@@ -47,6 +56,8 @@ class ErasureResult:
     kept_reason: str
     completed: bool
     seconds: float
+    already_erased_at: dt.datetime | None = None  # an erasure asked again: answered with the first one's date
+    places: tuple[Place, ...] = ()  # per place the data lived: removed, remaining, until when
 
 
 @dataclass(frozen=True)
@@ -55,10 +66,18 @@ class RectificationResult:
     fields: dict[str, int]  # field -> how many stored values it replaced (0: completed a missing one)
 
 
+# When a kept row's term ends: (retention rule, tenant, the row's moment) -> the end, or None while the
+# term has not started (the subscription still runs). The retention job answers it; the app connects the two.
+KeptUntil = Callable[[str, str, dt.datetime], dt.datetime | None]
+
+
 class RightsOffice:
     def __init__(self, store: Store, policy: Policy, pseudonyms: Pseudonymizer, operator: str | None,
-                 export_base: Path, recount: Recount, dead_letters: DeadLetterPurge | None = None) -> None:  # fmt: skip
-        """``recount`` follows a person's controls and erasure into what is computed from their events."""
+                 export_base: Path, recount: Recount, dead_letters: DeadLetterPurge | None = None,
+                 kept_until: KeptUntil | None = None, topics: Topics | None = None,
+                 scan: TopicScan | None = None) -> None:  # fmt: skip
+        """``recount`` follows a person's controls and erasure into what is computed from their events;
+        ``kept_until`` tells an erased person until when what the law keeps is kept."""
         if not operator or not operator.strip():
             raise MissingOperator("say who you are for the access log: set LINEAGE_OPERATOR or pass --operator")
         self.store = store
@@ -67,16 +86,21 @@ class RightsOffice:
         self.export_base = export_base
         self.dead_letters = dead_letters
         self.recount = recount
+        self.kept_until = kept_until
+        self.locator = Locator(store, export_base, topics, scan)
         self.log = AccessLog(store, operator.strip())
+        self.incidents = IncidentRegister(store, self.log)
         self.register = Register(store)
         self.controls = Controls(store, recount)
 
     # --- the register ------------------------------------------------------------------
 
-    def receive(self, email: str, right: DataSubjectRight, received_at: dt.datetime | None = None,
+    def receive(self, who: Who, right: DataSubjectRight, received_at: dt.datetime | None = None,
                 channel: ContactChannel = ContactChannel.email) -> Request:  # fmt: skip
-        """Register a request as it arrives; the answer is due one month after ``received_at``."""
-        subject = self._live_subject(email)
+        """Register a request as it arrives; the answer is due one month after ``received_at``.
+
+        An erased person may still ask what is kept, and ask for erasure again (answered with its date)."""
+        subject = self.subject(who) if right in _AFTER_ERASURE else self._live_subject(who)
         request = self.register.receive(subject.subject_id, right, received_at, channel)
         self.log.record(Action.register_request, request.request_id, subject.subject_id, right.value)
         return request
@@ -96,24 +120,59 @@ class RightsOffice:
 
     # --- the rights ----------------------------------------------------------------------
 
-    def export(self, email: str, out: Path, request_id: str | None = None) -> ExportResult:
-        """Art. 15 and 20: write the access export of the person into ``out`` (inside the export base)."""
-        subject = self._live_subject(email)
+    def export(self, who: Who, out: Path, request_id: str | None = None) -> ExportResult:
+        """Art. 15 and 20: write the access export of the person into ``out`` (inside the export base).
+
+        For a person erased, the export holds what a legal obligation still keeps, why, and until when."""
+        subject = self.subject(who)
+        erased_at = self._erased_at(subject)
         folder = check_output(out, self.export_base)
         request = self._request(subject, DataSubjectRight.access, request_id)
-        extra = {
-            "controls": [{"kind": c.kind.value, "purpose": c.purpose, "since": c.since.isoformat(), "reason": c.reason}
-                         for c in self.controls.of_subject(subject.subject_id) if c.active],
-            "requests": [{"request_id": r.request_id, "right": r.right.value, "received_at": r.received_at.isoformat(),
-                          "status": r.status.value} for r in self.register.of_subject(subject.subject_id)],
-            "rectifications": Rectifier(self.store).history(subject.subject_id),
-        }  # fmt: skip
+        now = dt.datetime.now(dt.UTC)
+        requests = []
+        for r in self.register.of_subject(subject.subject_id):
+            # The request this export answers is answered by it, now.
+            this = r.request_id == request.request_id
+            answered = now if this else r.completed_at
+            requests.append({"request_id": r.request_id, "right": r.right.value,
+                             "received_at": r.received_at.isoformat(),
+                             "status": Status.completed.value if this else r.status.value,
+                             "answered_at": answered.isoformat() if answered else None})  # fmt: skip
+        if erased_at is not None:
+            extra: dict = {"erased": {"at": erased_at.isoformat(), "statement": _ERASED},
+                           "kept": self._kept(subject.subject_id, now), "requests": requests}  # fmt: skip
+        else:
+            extra = {
+                "controls": [{"kind": c.kind.value, "purpose": c.purpose, "since": c.since.isoformat(),
+                              "reason": c.reason} for c in self.controls.of_subject(subject.subject_id) if c.active],
+                "requests": requests,
+                "rectifications": Rectifier(self.store).history(subject.subject_id),
+            }  # fmt: skip
         self.log.record(Action.read_identifiers, request.request_id, subject.subject_id, "access export")
         result = Exporter(self.store, self.policy).write(subject, request.request_id, folder, extra)
         self.log.record(Action.export, request.request_id, subject.subject_id,
                         f"{result.events} events, {result.identifiers} identifiers -> {result.zip_path.name}")  # fmt: skip
         self.register.complete(request, f"export {result.zip_path.name}: {result.events} events")
         return result
+
+    def _kept(self, subject_id: str, now: dt.datetime) -> list[dict]:
+        """What the law keeps of an erased person: per retention rule and tenant, the count, reason and end."""
+        kept = []
+        for rule, tenant, n, last, purposes in self.store.rows(
+            "SELECT retention_rule, tenant_id, count(), max(occurred_at), groupUniqArrayArray(purposes) FROM events"
+            " WHERE has(subject_ids, {s:String}) GROUP BY 1, 2 ORDER BY 1, 2", {"s": subject_id}):  # fmt: skip
+            term = self.policy.retention[rule]
+            until = self.kept_until(rule, tenant, last.replace(tzinfo=dt.UTC)) if self.kept_until else None
+            kept.append({
+                "records": int(n), "tenant": tenant, "purposes": sorted(purposes), "retention_rule": rule,
+                "legal_reason": "a legal obligation keeps these records (GDPR Art. 17(3)(b)); they are restricted: "
+                                "used for nothing else until they are deleted",
+                "term": f"{term.description} (term {term.term})",
+                "kept_until": until.date().isoformat() if until else None,
+                "until": f"deleted on {until:%Y-%m-%d}" if until else f"deleted {term.term} after the subscription "
+                         "ends; it has not ended yet",
+            })  # fmt: skip
+        return kept
 
     def exported(self, name: str) -> Path:
         """The zip of an export made earlier, by its file name; the hand-over is written to the access log."""
@@ -134,14 +193,15 @@ class RightsOffice:
         self.log.record(Action.read_register, "", "", f"{len(requests)} requests" + (" (overdue)" if overdue else ""))
         return requests
 
-    def erase(self, email: str, request_id: str | None = None) -> ErasureResult:
+    def erase(self, who: Who, request_id: str | None = None) -> ErasureResult:
         """Art. 17: erase the person everywhere but where a legal obligation keeps them (then restricted)."""
         started = time.monotonic()
-        subject = self.subject(email)
+        subject = self.subject(who)
         resumed = [r for r in self.register.open_for(subject.subject_id, DataSubjectRight.erasure)
                    if r.status == Status.in_progress]  # fmt: skip
-        if self._erased(subject) and not resumed:
-            raise SubjectUnderErasure(f"{subject.email} is erased already; see `lineage dsr list`")
+        erased_at = self._erased_at(subject)
+        if erased_at is not None and not resumed:
+            return self._erased_already(subject, erased_at, request_id, started)
         request = resumed[0] if resumed else self._request(subject, DataSubjectRight.erasure, request_id)
         request = self.register.start(request)
         # The tombstone first: from here on the consumer neither stores nor dead-letters them.
@@ -151,18 +211,69 @@ class RightsOffice:
         if store.events_kept:
             kept_reason = self._kept_reason()
             self.controls.set(subject.subject_id, ControlKind.restriction, request.request_id, kept_reason)
-        purged = self.dead_letters.purge(subject.email) if self.dead_letters else None
+        purged = self.dead_letters.purge(subject.contact) if self.dead_letters else None
+        places = self._erased_places(subject, store, purged)
         outcome = {"store": asdict(store), "dead_letters": asdict(purged) if purged else "not purged: no broker",
-                   "kept": kept_reason}  # fmt: skip
+                   "kept": kept_reason, "places": [p.public() for p in places]}  # fmt: skip
         self.log.record(Action.erase, request.request_id, subject.subject_id, json.dumps(outcome))
         if purged is not None:
             self.register.complete(request, json.dumps(outcome))
         return ErasureResult(request.request_id, store, purged, kept_reason, purged is not None,
-                             time.monotonic() - started)  # fmt: skip
+                             time.monotonic() - started, places=tuple(places))  # fmt: skip
 
-    def rectify(self, email: str, changes: dict[str, str], request_id: str | None = None) -> RectificationResult:
+    def _erased_places(self, subject: Subject, s: StoreErasure, purged: PurgeResult | None) -> list[Place]:
+        """What an erasure removed from each place the person's data lived, and what remains until when."""
+        kept = "; ".join(k["until"] for k in self._kept(subject.subject_id, dt.datetime.now(dt.UTC)))
+        places = [
+            Place("store table events", s.events_deleted + s.events_unlinked, s.events_kept,
+                  f"kept by law, restricted: {kept}" if s.events_kept else ""),
+            Place("store table identifiers", s.identifiers_deleted, s.identifiers_kept,
+                  "the kept events' identifiers, restricted" if s.identifiers_kept else ""),
+            Place("store table rectifications", s.rectifications_deleted, 0),
+            Place("store table retention_facts", s.facts_deleted, 0),
+            Place("usage rollups (usage_daily cells)", s.rollup_cells, 0),
+            Place("store files", None, 0, "verified: the replaced parts that held the rows are gone from disk"),
+        ]  # fmt: skip
+        for found in self.locator.in_topics(subject.contact, dt.datetime.now(dt.UTC)):
+            if found.place.startswith("dead-letter topic"):
+                removed = purged.removed if purged else None
+                until = found.until if purged else "not purged: no broker answered; run the erasure again"
+                places.append(Place(found.place, removed, found.remaining, until))
+            else:
+                places.append(Place(found.place, None, found.remaining, found.until + (
+                    "; Kafka deletes no single message" if found.remaining else "")))
+        places.append(Place("access exports in the export folder", self.locator.remove_exports(subject.subject_id), 0))
+        handed = int(self.store.scalar("SELECT count() FROM access_log WHERE subject_id = {s:String} AND action = "
+                                       "'download_export'", {"s": subject.subject_id}) or 0)  # fmt: skip
+        if handed:
+            places.append(Place("access exports downloaded", None, handed, "handed to the person or their officer; "
+                                "outside this system's reach"))  # fmt: skip
+        return places
+
+    def locate(self, who: Who) -> list[Place]:
+        """Every place any trace of the person is held right now, counts only; written to the access log."""
+        subject = self.subject(who)
+        places = self.locator.locate(subject.subject_id, subject.contact)
+        self.log.record(Action.locate, "", subject.subject_id,
+                        ", ".join(f"{p.place} {p.remaining}" for p in places if p.remaining))  # fmt: skip
+        return places
+
+    def _erased_already(self, subject: Subject, erased_at: dt.datetime, request_id: str | None,
+                        started: float) -> ErasureResult:  # fmt: skip
+        """An erasure asked again: registered and answered with the date of the first, nothing changed."""
+        request = self._request(subject, DataSubjectRight.erasure, request_id)
+        outcome = f"already erased on {erased_at:%Y-%m-%d}"
+        self.log.record(Action.erase, request.request_id, subject.subject_id, outcome)
+        self.register.complete(request, outcome)
+        kept = self.store.scalar("SELECT count() FROM events WHERE has(subject_ids, {s:String})",
+                                 {"s": subject.subject_id})  # fmt: skip
+        nothing = StoreErasure(0, 0, int(kept or 0), 0, 0, 0)
+        return ErasureResult(request.request_id, nothing, None, self._kept_reason() if kept else "", True,
+                             time.monotonic() - started, already_erased_at=erased_at)  # fmt: skip
+
+    def rectify(self, who: Who, changes: dict[str, str], request_id: str | None = None) -> RectificationResult:
         """Art. 16: correct or complete identifiers; the replaced values stay in the rectification history."""
-        subject = self._live_subject(email)
+        subject = self._live_subject(who)
         unknown = sorted(set(changes) - set(RECTIFIABLE))
         if not changes or unknown:
             raise UnknownField(
@@ -178,18 +289,18 @@ class RightsOffice:
         self.register.complete(request, "rectified " + ", ".join(f"{f} ({n} replaced)" for f, n in done.items()))
         return RectificationResult(request.request_id, done)
 
-    def restrict(self, email: str, lift: bool = False, request_id: str | None = None) -> Request:
+    def restrict(self, who: Who, lift: bool = False, request_id: str | None = None) -> Request:
         """Art. 18: keep the data, but take the person out of every product-insight query."""
-        subject = self._live_subject(email)
+        subject = self._live_subject(who)
         request = self._request(subject, DataSubjectRight.restriction, request_id)
         self.controls.set(subject.subject_id, ControlKind.restriction, request.request_id,
                           "restriction lifted" if lift else "restriction (Art. 18)", active=not lift)  # fmt: skip
         self.log.record(Action.lift_restriction if lift else Action.restrict, request.request_id, subject.subject_id)
         return self.register.complete(request, "restriction lifted" if lift else "restricted")
 
-    def object(self, email: str, purpose: str, request_id: str | None = None) -> Request:
+    def object(self, who: Who, purpose: str, request_id: str | None = None) -> Request:
         """Art. 21: stop a legitimate-interest purpose (or direct marketing) for the person, from now on."""
-        subject = self._live_subject(email)
+        subject = self._live_subject(who)
         objectable = self.policy.objectable()
         if purpose not in objectable:
             known = "not a purpose of the policy" if purpose not in self.policy.purposes else "not objectable"
@@ -202,16 +313,22 @@ class RightsOffice:
 
     # --- shared steps ---------------------------------------------------------------------
 
-    def subject(self, email: str) -> Subject:
-        return subject_of(email, self.pseudonyms)
+    def subject(self, who: Who) -> Subject:
+        return subject_of(who, self.pseudonyms)
 
     def _erased(self, subject: Subject) -> bool:
-        return any(c.kind == ControlKind.erasure and c.active for c in self.controls.of_subject(subject.subject_id))
+        return self._erased_at(subject) is not None
 
-    def _live_subject(self, email: str) -> Subject:
-        subject = self.subject(email)
+    def _erased_at(self, subject: Subject) -> dt.datetime | None:
+        """When the person's erasure was asked for (its tombstone), or None."""
+        found = [c.since for c in self.controls.of_subject(subject.subject_id)
+                 if c.kind == ControlKind.erasure and c.active]  # fmt: skip
+        return min(found) if found else None
+
+    def _live_subject(self, who: Who) -> Subject:
+        subject = self.subject(who)
         if self._erased(subject):
-            raise SubjectUnderErasure(f"{subject.email} is erased or being erased; nothing else can be done for them")
+            raise SubjectUnderErasure(f"{subject.contact} is erased or being erased; nothing else can be done for them")
         return subject
 
     def _request(self, subject: Subject, right: DataSubjectRight, request_id: str | None) -> Request:

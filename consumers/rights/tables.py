@@ -60,4 +60,30 @@ ORDER BY (subject_id, at)
 SETTINGS {PHYSICAL_ERASURE}
 """
 
-TABLES = TableSet("rights", (DSR_REQUESTS, ACCESS_LOG, RECTIFICATIONS))
+# The register of suspected data breaches (statement section 8; GDPR Art. 33 and 34): one row per
+# version of an incident, the newest standing; what happened is told in counts and words, never the data.
+INCIDENTS = """
+CREATE TABLE IF NOT EXISTS incidents (
+    incident_id       String,
+    title             String,
+    window_from       DateTime64(3, 'UTC'),
+    window_to         DateTime64(3, 'UTC'),
+    tenants           Array(String),
+    services          Array(String),
+    categories        Array(String),
+    tables            Array(String),
+    aware_at          DateTime64(3, 'UTC')  COMMENT 'when the breach became known: the Art. 33 clock starts',
+    opened_by         String,
+    status            LowCardinality(String),
+    situation         String,
+    root_causes       String,
+    corrections       String,
+    management_reported_at  Nullable(DateTime64(3, 'UTC')),
+    authority_notified_at   Nullable(DateTime64(3, 'UTC')),
+    closed_at         Nullable(DateTime64(3, 'UTC')),
+    updated_at        DateTime64(6, 'UTC')
+) ENGINE = ReplacingMergeTree(updated_at)
+ORDER BY incident_id
+"""
+
+TABLES = TableSet("rights", (DSR_REQUESTS, ACCESS_LOG, RECTIFICATIONS, INCIDENTS))

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import re
 import threading
+import time
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -114,6 +115,27 @@ class Store:
     def insert_codec(self) -> Any:
         """The transform the driver builds inserts with; the compiled-codec seam's guard test reads it."""
         return driver.codec_of(self._client)
+
+    def parts(self, tables: Sequence[str], active: bool) -> set[tuple[str, str]]:
+        """(table, part) of ``tables``: the active parts, or those replaced but still on disk."""
+        sql = ("SELECT table, name FROM system.parts WHERE database = currentDatabase()"
+               " AND has({t:Array(String)}, table) AND active = {a:UInt8}")
+        return {(t, n) for t, n in self.rows(sql, {"t": list(tables), "a": int(active)})}
+
+    def wait_until_dropped(self, parts: set[tuple[str, str]], timeout: float = 60.0) -> set[tuple[str, str]]:
+        """Wait until none of ``parts`` is left on disk replaced; those still there after ``timeout``.
+
+        A delete rewrites the parts that held the rows and leaves the old ones on disk until the
+        engine drops them; the personal tables drop them within seconds (``PHYSICAL_ERASURE``).
+        Until then the old files still hold the deleted values.
+        """
+        tables = sorted({t for t, _ in parts})
+        deadline = time.monotonic() + timeout
+        while left := parts & self.parts(tables, active=False):
+            if time.monotonic() > deadline:
+                return left
+            time.sleep(0.5)
+        return set()
 
     def drop(self) -> None:
         self.command(f"DROP DATABASE IF EXISTS {self.database}")

@@ -8,7 +8,7 @@ from typing import Annotated
 import typer
 
 from lineage.cli.context import LineageTyper, Operator, console, fail
-from lineage.cli.office import Email, rights_call, rights_office
+from lineage.cli.office import Email, Phone, rights_call, rights_office, who
 
 app = LineageTyper(help="The register of data-subject requests: deadlines (one month, Art. 12(3)), extensions, "
                   "refusals.", no_args_is_help=True)  # fmt: skip
@@ -48,11 +48,12 @@ def dsr_list(
 
 @app.command("receive")
 def dsr_receive(
-    email: Email,
     right: Annotated[str, typer.Option("--right", help="access, rectification, erasure, restriction, objection "
                                        "or portability.")],  # fmt: skip
     received: Annotated[dt.datetime | None, typer.Option("--received", help="Date of receipt (default: now).")] = None,
     channel: Annotated[str, typer.Option("--channel", help="email, phone or letter.")] = "email",
+    email: Email = None,
+    phone: Phone = None,
     operator: Operator = None,
 ) -> None:
     """Register a request the day it arrives; the sar commands answer it with --request."""
@@ -63,7 +64,7 @@ def dsr_receive(
     except ValueError as exc:
         raise fail(str(exc), code=2) from None
     at = received.replace(tzinfo=received.tzinfo or dt.UTC) if received else None
-    r = rights_call(rights_office(operator).receive, email, right_, at, channel_)
+    r = rights_call(rights_office(operator).receive, who(email, phone), right_, at, channel_)
     console.print(f"{r.request_id}: {r.right.value} received {r.received_at:%Y-%m-%d}, due {r.due_at:%Y-%m-%d}")
 
 

@@ -9,11 +9,25 @@ import typer
 from lineage.cli.context import fail, parts
 
 if TYPE_CHECKING:
+    from consumers.rights.identity import Contact
     from consumers.rights.office import RightsOffice
 
-Email = Annotated[str, typer.Option("--email", help="The person's business e-mail (trimmed and lower-cased).")]
+Email = Annotated[str | None, typer.Option("--email", help="The person's business e-mail (trimmed and lower-cased).")]
+Phone = Annotated[str | None, typer.Option("--phone", help="Or their phone number, where no e-mail was "
+                                           "collected (a trial); any spelling, Dutch without a country code.")]
 RequestId = Annotated[str | None, typer.Option("--request", help="Answer this registered request "
                                                "(default: register a new one, received now).")]  # fmt: skip
+
+
+def who(email: str | None, phone: str | None) -> Contact:
+    """The person named by exactly one of --email and --phone, or a clear error (exit code 2)."""
+    from consumers.rights.errors import InvalidContact
+    from consumers.rights.identity import Contact
+
+    try:
+        return Contact(email=email, phone=phone)
+    except InvalidContact as exc:
+        raise fail(str(exc), code=2) from None
 
 
 def rights_office(operator: str | None) -> RightsOffice:

@@ -73,6 +73,10 @@ def retention_run(
     console.print(table)
     console.print(f"retention facts {'to prune' if plan else 'pruned'}: {facts:,}"
                   + ("" if plan else f"  ({report.seconds:.1f} s; recorded in retention_runs)"))  # fmt: skip
+    if not plan:
+        console.print("Where the data lived:")
+        for place in report.places(run.topics, dt.datetime.now(dt.UTC)):
+            console.print(f"  {place.line()}", highlight=False)
 
 
 @app.command("status")

@@ -8,53 +8,91 @@ from typing import Annotated
 import typer
 
 from lineage.cli.context import LineageTyper, Operator, console, err, fail
-from lineage.cli.office import Email, RequestId, rights_call, rights_office
+from lineage.cli.office import Email, Phone, RequestId, rights_call, rights_office, who
 
-app = LineageTyper(help="Answer a data-subject request (GDPR Art. 15-21) for one person, named by business e-mail. "
+app = LineageTyper(help="Answer a data-subject request (GDPR Art. 15-21) for one person, named by business e-mail, "
+                  "or by phone number where no e-mail was collected. "
                   "Every command registers or completes a request and writes the access log.",
                   no_args_is_help=True)  # fmt: skip
 
 
 @app.command("export")
 def sar_export(
-    email: Email,
     out: Annotated[Path, typer.Option("--out", help="New folder for the export, inside LINEAGE_EXPORT_BASE; "
                                       "a zip of it is written beside it.")],  # fmt: skip
+    email: Email = None,
+    phone: Phone = None,
     operator: Operator = None,
     request: RequestId = None,
 ) -> None:
     """Write everything held about the person (Art. 15) and a portable copy of their events (Art. 20)."""
     office = rights_office(operator)
     with console.status("exporting"):
-        result = rights_call(office.export, email, out, request)
+        result = rights_call(office.export, who(email, phone), out, request)
     console.print(f"{result.events:,} events and {result.identifiers:,} identifiers -> {result.folder} "
                   f"and {result.zip_path} ({result.seconds:.2f} s)")  # fmt: skip
 
 
 @app.command("erase")
-def sar_erase(email: Email, operator: Operator = None, request: RequestId = None) -> None:
-    """Erase the person from every table and the dead-letter topic, keeping (restricted) what the law requires."""
+def sar_erase(email: Email = None, phone: Phone = None, operator: Operator = None,
+              request: RequestId = None) -> None:  # fmt: skip
+    """Erase the person from every table, the rollups, the dead-letter topic and the export folder, keeping
+    (restricted) what the law requires; then say, per place, what remains and until when."""
     office = rights_office(operator)
     with console.status("erasing and verifying"):
-        result = rights_call(office.erase, email, request)
+        result = rights_call(office.erase, who(email, phone), request)
     s = result.store
+    if result.already_erased_at is not None:
+        kept = f" (kept, restricted: {s.events_kept:,} events)" if s.events_kept else ""
+        console.print(f"request {result.request_id}: already erased on {result.already_erased_at:%Y-%m-%d}; "
+                      f"nothing changed{kept}")  # fmt: skip
+        return
     console.print(f"request {result.request_id}: events deleted {s.events_deleted:,}, unlinked from shared events "
                   f"{s.events_unlinked:,}, identifiers deleted {s.identifiers_deleted:,}, rectification history "
                   f"deleted {s.rectifications_deleted:,}")  # fmt: skip
     if s.events_kept:
         console.print(f"kept {s.events_kept:,} events and {s.identifiers_kept:,} identifiers: {result.kept_reason}")
+    console.print("Per place:")
+    for place in result.places:
+        console.print(f"  {place.line()}", highlight=False, soft_wrap=True)
     if result.dead_letters is None:
         err.print("[yellow]dead-letter topic not purged: no broker (start it or set KAFKA_BOOTSTRAP_SERVERS) "
                   "and run this again to finish the request[/]")  # fmt: skip
         raise typer.Exit(3)
-    console.print(f"dead-letter topic: {result.dead_letters.removed:,} of {result.dead_letters.scanned:,} "
-                  f"messages removed. Verified physically gone ({result.seconds:.1f} s).")  # fmt: skip
+    console.print(f"Gone from the store's files, verified; the dead-letter topic purged ({result.seconds:.1f} s). "
+                  "What remains elsewhere is listed above.")  # fmt: skip
+
+
+@app.command("locate")
+def sar_locate(email: Email = None, phone: Phone = None, operator: Operator = None,
+               fmt: Annotated[str, typer.Option("--format", help="table or json.")] = "table") -> None:  # fmt: skip
+    """Every place any trace of the person is held right now, in counts only: the store's tables, the usage
+    rollups, the raw event topics and the dead-letter topic (read whole), and access exports on disk."""
+    if fmt not in ("table", "json"):
+        raise fail("--format is table or json", code=2)
+    office = rights_office(operator)
+    with console.status("looking in every place"):
+        places = rights_call(office.locate, who(email, phone))
+    if fmt == "json":
+        import json
+
+        console.print_json(json.dumps([p.public() for p in places]))
+        return
+    from rich.table import Table
+
+    table = Table(title="Where the person's traces are held now", title_justify="left")
+    for h in ("place", "held", "until"):
+        table.add_column(h, justify="right" if h == "held" else "left")
+    for p in places:
+        table.add_row(p.place, "not counted" if p.remaining is None else f"{p.remaining:,}", p.until)
+    console.print(table)
 
 
 @app.command("rectify")
 def sar_rectify(
-    email: Email,
     set_: Annotated[list[str], typer.Option("--set", help="field=value; repeat for more fields.")],
+    email: Email = None,
+    phone: Phone = None,
     operator: Operator = None,
     request: RequestId = None,
 ) -> None:
@@ -66,31 +104,33 @@ def sar_rectify(
             raise fail(f"--set takes field=value, not {item!r}", code=2)
         changes[field.strip()] = value
     office = rights_office(operator)
-    result = rights_call(office.rectify, email, changes, request)
+    result = rights_call(office.rectify, who(email, phone), changes, request)
     console.print(f"request {result.request_id}: " + ", ".join(f"{f}: {n} value(s) replaced" if n else f"{f}: completed"
                                                              for f, n in result.fields.items()))  # fmt: skip
 
 
 @app.command("restrict")
 def sar_restrict(
-    email: Email,
     lift: Annotated[bool, typer.Option("--lift", help="End the restriction.")] = False,
+    email: Email = None,
+    phone: Phone = None,
     operator: Operator = None,
     request: RequestId = None,
 ) -> None:
     """Keep the person's data but take them out of every product-insight query (Art. 18)."""
-    result = rights_call(rights_office(operator).restrict, email, lift, request)
+    result = rights_call(rights_office(operator).restrict, who(email, phone), lift, request)
     console.print(f"request {result.request_id}: {'restriction lifted' if lift else 'restricted'}")
 
 
 @app.command("object")
 def sar_object(
-    email: Email,
     purpose: Annotated[str, typer.Option("--purpose", help="A purpose of the policy based on legitimate interest "
                                          "(e.g. product_insight, click_tracking) or direct_marketing.")],  # fmt: skip
+    email: Email = None,
+    phone: Phone = None,
     operator: Operator = None,
     request: RequestId = None,
 ) -> None:
     """Stop one purpose for the person from now on, including events still arriving (Art. 21)."""
-    result = rights_call(rights_office(operator).object, email, purpose, request)
+    result = rights_call(rights_office(operator).object, who(email, phone), purpose, request)
     console.print(f"request {result.request_id}: {purpose} stopped for this person")

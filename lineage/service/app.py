@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from fastapi import FastAPI
 
-from lineage.service import cli_api, errors, metrics, operations_api, pages, rights_api, usage_api
+from lineage.service import cli_api, errors, incidents_api, metrics, operations_api, pages, rights_api, usage_api
 from lineage.service.auth import Sessions
 from lineage.service.runtime import Service
 
@@ -38,6 +38,7 @@ def build_app(service: Service) -> FastAPI:
     def healthz() -> dict[str, str]:
         return {"status": "ok"}
 
-    for router in (usage_api.router, rights_api.router, operations_api.router, cli_api.router, pages.router):
+    for router in (usage_api.router, rights_api.router, incidents_api.router, incidents_api.privacy_router,
+                   operations_api.router, cli_api.router, pages.router):
         app.include_router(router)
     return app

@@ -43,8 +43,9 @@ def caller_of_token(service: Service, presented: str) -> Caller | None:
     return Caller(token.name, token.role) if token else None
 
 
-def require(role: Role):
-    """A dependency: 401 without a known token, 403 with a token of another role."""
+def require(role: Role, *more: Role):
+    """A dependency: 401 without a known token, 403 with a token of none of the roles."""
+    roles = (role, *more)
 
     def check(request: Request, credentials: HTTPAuthorizationCredentials | None = Depends(bearer)) -> Caller:
         caller = caller_of_token(service_of(request), credentials.credentials) if credentials else None
@@ -52,9 +53,9 @@ def require(role: Role):
             raise HTTPException(401, "a valid API token is needed (Authorization: Bearer ...)",
                                 headers={"WWW-Authenticate": "Bearer"})  # fmt: skip
         request.state.caller = caller
-        if not caller.may(role):
-            raise HTTPException(403, f"this call needs the {role.value} role; the token {caller.name!r} has "
-                                f"the {caller.role.value} role")  # fmt: skip
+        if not any(caller.may(r) for r in roles):
+            raise HTTPException(403, f"this call needs the {' or '.join(r.value for r in roles)} role; the token "
+                                f"{caller.name!r} has the {caller.role.value} role")  # fmt: skip
         return caller
 
     return check

@@ -91,4 +91,5 @@ def retention_run(request: Request, caller: Operator, as_of: AsOf = None) -> dic
     report = service.parts.retention_run(caller.name).execute(_utc(as_of))
     return {"run_id": report.run_id, "as_of": report.as_of.isoformat(), "seconds": round(report.seconds, 3),
             "steps": [{"step": s.step, "action": s.action, "scopes": s.scopes, "rows": s.rows}
-                      for s in report.steps]}  # fmt: skip
+                      for s in report.steps],
+            "places": [p.public() for p in report.places(service.parts.topics(), dt.datetime.now(dt.UTC))]}  # fmt: skip

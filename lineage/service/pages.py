@@ -22,6 +22,7 @@ from fastapi.templating import Jinja2Templates
 from consumers.retention.run import resolve_as_of
 from consumers.retention.status import last_run, rule_statuses
 from consumers.rights.errors import RightsError
+from consumers.rights.identity import Contact
 from consumers.rights.register import Request as Registered
 from consumers.usage.report import render
 from lineage.service.auth import COOKIE, Caller, Session, caller_of_token, service_of
@@ -133,6 +134,11 @@ def report_page(request: Request) -> Response:
     return HTMLResponse(page)
 
 
+def _who(text: str) -> Contact:
+    """The register's forms take one field for the person: an e-mail, or else a phone number."""
+    return Contact(email=text) if "@" in text else Contact(phone=text)
+
+
 def _date(text: str | None) -> dt.date | None:
     try:
         return dt.date.fromisoformat(text) if text else None
@@ -184,7 +190,7 @@ def receive(request: Request, csrf: Text, email: Text, right: Text, channel: Tex
             received: Annotated[str, Form()] = "") -> Response:  # fmt: skip
     def action(office, _):
         at = dt.datetime.combine(dt.date.fromisoformat(received), dt.time(12), dt.UTC) if received else None
-        r = office.receive(email, DataSubjectRight(right), at, ContactChannel(channel))
+        r = office.receive(_who(email), DataSubjectRight(right), at, ContactChannel(channel))
         return f"{r.request_id}: {r.right.value} received {r.received_at:%Y-%m-%d}, due {r.due_at:%Y-%m-%d}", None
 
     return _act(request, csrf, action)
@@ -193,7 +199,7 @@ def receive(request: Request, csrf: Text, email: Text, right: Text, channel: Tex
 @router.post("/register/export")
 def export(request: Request, csrf: Text, email: Text, request_id: Annotated[str, Form(alias="request")]) -> Response:
     def action(_, session):
-        done = export_to(request, session.caller, email, request_id or None)
+        done = export_to(request, session.caller, _who(email), request_id or None)
         return (f"{request_id}: {done['events']:,} events and {done['identifiers']:,} identifiers exported",
                 f"/exports/{done['zip']}")  # fmt: skip
 
@@ -226,8 +232,10 @@ def erase(request: Request, csrf: Text, email: Text, confirm: Text,
           request_id: Annotated[str, Form(alias="request")]) -> Response:  # fmt: skip
     def action(office, _):
         if confirm.strip().lower() != email.strip().lower():
-            raise ValueError("the e-mail typed to confirm is not the one to erase; nothing was erased")
-        result = office.erase(email, request_id or None)
+            raise ValueError("the e-mail or phone number typed to confirm is not the one to erase; nothing was erased")
+        result = office.erase(_who(email), request_id or None)
+        if result.already_erased_at is not None:
+            return f"{result.request_id}: already erased on {result.already_erased_at:%Y-%m-%d}; nothing changed", None
         s = result.store
         purged = "dead-letter topic purged" if result.dead_letters else "dead-letter topic not purged yet (no broker)"
         return (f"{result.request_id}: {s.events_deleted:,} events and {s.identifiers_deleted:,} identifiers "

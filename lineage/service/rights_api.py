@@ -17,6 +17,7 @@ from fastapi.responses import FileResponse
 from pydantic import BaseModel, Field
 
 from consumers.rights.access_log import Action
+from consumers.rights.identity import Contact, Who
 from consumers.rights.office import RightsOffice
 from consumers.rights.register import Request as Registered
 from lineage.service.auth import Caller, require, service_of
@@ -28,13 +29,23 @@ Privacy = Annotated[Caller, Depends(require(Role.privacy))]
 EXAMPLE = "jan.jansen@example.nl"
 
 
-class Person(BaseModel):
-    email: str = Field(description="The person's business e-mail.", examples=[EXAMPLE])
+class Named(BaseModel):
+    """A person, by exactly one of a business e-mail or a phone number (where no e-mail was collected)."""
+
+    email: str | None = Field(default=None, description="The person's business e-mail.", examples=[EXAMPLE])
+    phone: str | None = Field(default=None, description="Or their phone number, any spelling.",
+                              examples=["+31 6 5555 0101"])  # fmt: skip
+
+    @property
+    def who(self) -> Contact:
+        return Contact(email=self.email, phone=self.phone)
+
+
+class Person(Named):
     request: str | None = Field(default=None, description="Answer this registered request (default: a new one).")
 
 
-class Receive(BaseModel):
-    email: str = Field(examples=[EXAMPLE])
+class Receive(Named):
     right: DataSubjectRight = Field(examples=[DataSubjectRight.access])
     received: dt.datetime | None = Field(default=None, description="Date of receipt (default: now).")
     channel: ContactChannel = ContactChannel.email
@@ -86,7 +97,7 @@ def requests(request: Request, caller: Privacy, overdue: bool = False) -> list[d
 
 @router.post("/requests", status_code=201, summary="Register a request the day it arrives")
 def receive(request: Request, caller: Privacy, body: Receive) -> dict[str, Any]:
-    return registered(office(request, caller).receive(body.email, body.right, _utc(body.received), body.channel))
+    return registered(office(request, caller).receive(body.who, body.right, _utc(body.received), body.channel))
 
 
 @router.post("/requests/{request_id}/extend", summary="Extend by two months, with the reason told to the person")
@@ -99,11 +110,11 @@ def refuse(request: Request, caller: Privacy, request_id: str, body: Refuse) -> 
     return registered(office(request, caller).refuse(request_id, body.reason))
 
 
-def export_to(request: Request, caller: Caller, email: str, request_id: str | None) -> dict[str, Any]:
+def export_to(request: Request, caller: Caller, who: Who, request_id: str | None) -> dict[str, Any]:
     """Write an access export into a new folder of the export folder; its zip is fetched from ``download``."""
     service = service_of(request)
     name = f"export-{dt.datetime.now(dt.UTC):%Y%m%dT%H%M%S}-{secrets.token_hex(4)}"
-    result = office(request, caller).export(email, service.settings.exports_folder / name, request_id)
+    result = office(request, caller).export(who, service.settings.exports_folder / name, request_id)
     return {"events": result.events, "identifiers": result.identifiers, "zip": result.zip_path.name,
             "download": f"/api/exports/{result.zip_path.name}", "seconds": round(result.seconds, 3)}  # fmt: skip
 
@@ -119,7 +130,7 @@ def access_log(request: Request, caller: Privacy, request_id: str | None = None)
 
 @router.post("/subjects/export", summary="Access export (Art. 15) and portable copy (Art. 20) of one person")
 def export(request: Request, caller: Privacy, body: Person) -> dict[str, Any]:
-    return export_to(request, caller, body.email, body.request)
+    return export_to(request, caller, body.who, body.request)
 
 
 @router.get("/exports/{name}", summary="Download an access export's zip", response_class=FileResponse)
@@ -128,28 +139,35 @@ def download(request: Request, caller: Privacy, name: str) -> FileResponse:
     return FileResponse(path, media_type="application/zip", filename=name)
 
 
+@router.post("/subjects/locate", summary="Every place any trace of the person is held now, counts only")
+def locate(request: Request, caller: Privacy, body: Named) -> list[dict[str, Any]]:
+    return [p.public() for p in office(request, caller).locate(body.who)]
+
+
 @router.post("/subjects/erase", summary="Erase the person (Art. 17), keeping restricted what the law requires")
 def erase(request: Request, caller: Privacy, body: Person) -> dict[str, Any]:
-    result = office(request, caller).erase(body.email, body.request)
+    result = office(request, caller).erase(body.who, body.request)
     s = result.store
     return {"request_id": result.request_id, "events_deleted": s.events_deleted, "events_unlinked": s.events_unlinked,
             "identifiers_deleted": s.identifiers_deleted, "rectifications_deleted": s.rectifications_deleted,
             "events_kept": s.events_kept, "identifiers_kept": s.identifiers_kept, "kept_reason": result.kept_reason,
             "dead_letters_removed": result.dead_letters.removed if result.dead_letters else None,
-            "dead_letter_topic_purged": result.dead_letters is not None}  # fmt: skip
+            "dead_letter_topic_purged": result.dead_letters is not None,
+            "already_erased_at": result.already_erased_at.isoformat() if result.already_erased_at else None,
+            "places": [p.public() for p in result.places]}  # fmt: skip
 
 
 @router.post("/subjects/rectify", summary="Correct or complete identifiers (Art. 16)")
 def rectify(request: Request, caller: Privacy, body: Rectify) -> dict[str, Any]:
-    result = office(request, caller).rectify(body.email, body.set, body.request)
+    result = office(request, caller).rectify(body.who, body.set, body.request)
     return {"request_id": result.request_id, "fields": result.fields}
 
 
 @router.post("/subjects/restrict", summary="Restrict processing (Art. 18), or lift the restriction")
 def restrict(request: Request, caller: Privacy, body: Restrict) -> dict[str, Any]:
-    return registered(office(request, caller).restrict(body.email, body.lift, body.request))
+    return registered(office(request, caller).restrict(body.who, body.lift, body.request))
 
 
 @router.post("/subjects/object", summary="Stop one purpose for the person (Art. 21)")
 def object_(request: Request, caller: Privacy, body: Object) -> dict[str, Any]:
-    return registered(office(request, caller).object(body.email, body.purpose, body.request))
+    return registered(office(request, caller).object(body.who, body.purpose, body.request))

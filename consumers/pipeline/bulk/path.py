@@ -34,6 +34,7 @@ from consumers.store.events import EVENT_COLUMNS
 from consumers.store.store import Store
 from schemas import wire
 from schemas.errors import RejectedMessage
+from schemas.phone import InvalidPhone
 from schemas.registry import FileSchemaRegistry, RegisteredSchema
 
 from .container import Container, zigzag
@@ -264,9 +265,15 @@ class BulkPath:
             f" AND joinGet('{self._contacts}', 'subject_id', key) = ''")]  # fmt: skip
         if not new:
             return
-        ids = [self.pseudonyms.of_contact(k[1:], None) if k[0] == "e" else self.pseudonyms.of_contact(None, k[1:])
-               for k in new]  # fmt: skip
-        self.store.append(self._contacts, ("key", "subject_id"), list(zip(new, ids, strict=True)))
+        known = []
+        for key in new:
+            try:
+                known.append((key, self.pseudonyms.of_contact(key[1:], None) if key[0] == "e"
+                              else self.pseudonyms.of_contact(None, key[1:])))  # fmt: skip
+            except InvalidPhone:
+                pass  # left without an id: its rows go to the per-message path, which refuses them with the reason
+        if known:
+            self.store.append(self._contacts, ("key", "subject_id"), known)
 
     def _build_candidates(self, schema_ids: list[int], now: dt.datetime) -> None:
         controls = self.controls()

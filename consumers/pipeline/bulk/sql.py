@@ -222,6 +222,7 @@ SELECT
     multiIf(NOT _valid, {ROUTE_MESSAGE}, _rule_number = 0, {ROUTE_MESSAGE},
             NOT has(arrayElement({self.regions}, _rule_number), _region), {ROUTE_MESSAGE},
             hasAny(_ids, {{controlled:Array(String)}}), {ROUTE_MESSAGE},
+            has(_ids, ''), {ROUTE_MESSAGE},
             arrayElement({self.gated}, _rule_number) = 1, {ROUTE_CONSENT}, {ROUTE_BULK}) AS _route,
     _rule_number,
     arrayFilter((i, r) -> has({_strings([r.value for r in _CONSENT_ROLES])}, r), _ids, _roles) AS _consent,
