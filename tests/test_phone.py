@@ -122,3 +122,34 @@ def test_the_purge_finds_a_number_in_any_spelling_and_nothing_else() -> None:
     assert mentions_phone(b"tel. 06-55550101.", "+31655550101")
     assert not mentions_phone(b"06-55550102 and 2026-10-01T09:00", "+31655550101")
     assert T0.year == 2026  # the scenario's clock, which the events above are dated by
+
+
+def test_a_person_known_by_both_is_one_person_wherever_an_event_links_the_two(pipeline: Pipeline, tmp_path) -> None:
+    number, email = "+31 6 5555 0199", "daan.visser@utrechtdata.nl"
+    applied = _trial(70, "06-55550199")  # known by phone only
+    started = m.SubscriptionLifecycle(envelope={**_env("subscription.started", 80, "t-trial", []),
+                                                "event_id": uuid.uuid4(),
+                                                "people": [{"role": "subject", "email": email, "phone": number}]},
+                                      subscription_id="sub-t", subscription_type="trial", term_start=T0,
+                                      term_end=T0)  # fmt: skip
+    used = m.UsageActivity(envelope={**_env("usage.record_completed", 90, "t-trial", [("creator", email)]),
+                                     "event_id": uuid.uuid4()},
+                           record_id="r-9", record_kind="record", created_at=T0, components=["forms"])  # fmt: skip
+    pipeline.produce([applied, started, used])
+    pipeline.consume()
+    office = office_for(pipeline, tmp_path)
+
+    by_phone = office.subject(Contact(phone=number))
+    by_email = office.subject(Contact(email=email))
+    assert set(by_phone.ids) == set(by_email.ids) == {PSEUDONYMS.of_phone(number), PSEUDONYMS.of_email(email)}
+    assert office.export(Contact(phone="0655550199"), tmp_path / "exports" / "p").events == 3
+    assert office.export(Contact(email=email), tmp_path / "exports" / "e").events == 3
+
+    erased = office.erase(Contact(email=email))
+    assert erased.store.events_deleted == 3
+    assert pipeline.store.scalar("SELECT count() FROM events WHERE hasAny(subject_ids, {s:Array(String)})",
+                                 {"s": list(by_email.ids)}) == 0  # fmt: skip
+    # Later by phone alone: the same person, erased.
+    pipeline.produce([_trial(100, number)])
+    assert pipeline.consume().suppressed.get("subject_erased", 0) == 1
+    assert office.erase(Contact(phone=number)).already_erased_at is not None

@@ -8,7 +8,7 @@ arrive during the purge lie past the old end and are kept.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 from kafka import KafkaConsumer, KafkaProducer
@@ -25,14 +25,15 @@ class PurgeResult:
     kept: int
 
 
-def matcher(contact: str) -> Callable[[bytes], bool]:
+def matcher(contacts: str | Sequence[str]) -> Callable[[bytes], bool]:
     """Whether bytes hold the person: an e-mail as it is, ignoring case; a phone number in any spelling."""
-    if "@" in contact:
-        # Avro writes strings as raw UTF-8, so the address appears as it is in every
-        # message that holds it, decodable or not.
-        needle = contact.strip().lower().encode()
-        return lambda data: needle in data.lower()
-    return lambda data: mentions_phone(data, contact)
+    contacts = (contacts,) if isinstance(contacts, str) else tuple(contacts)
+    # Avro writes strings as raw UTF-8, so an address appears as it is in every
+    # message that holds it, decodable or not.
+    needles = [c.strip().lower().encode() for c in contacts if "@" in c]
+    numbers = [c for c in contacts if "@" not in c]
+    return lambda data: (any(n in data.lower() for n in needles) if needles else False) or any(
+        mentions_phone(data, number) for number in numbers)
 
 
 def mentions(matches: Callable[[bytes], bool], key: bytes | None, value: bytes | None,
@@ -45,9 +46,9 @@ class DeadLetterPurge:
         self.bootstrap = bootstrap
         self.topic = topic
 
-    def purge(self, contact: str, dry_run: bool = False) -> PurgeResult:
-        """Remove every dead letter that holds ``contact`` (an e-mail, or a phone number in E.164); with
-        ``dry_run``, only count them."""
+    def purge(self, contact: str | Sequence[str], dry_run: bool = False) -> PurgeResult:
+        """Remove every dead letter that holds ``contact`` (an e-mail, or a phone number in E.164; or any of
+        several); with ``dry_run``, only count them."""
         matches = matcher(contact)
         consumer = KafkaConsumer(bootstrap_servers=self.bootstrap, enable_auto_commit=False, group_id=None)
         try:

@@ -112,41 +112,42 @@ class Exporter:
         self.store = store
         self.policy = policy
 
-    def events_of(self, subject_id: str) -> list[dict[str, Any]]:
-        """Every stored event about the person, oldest first, with only their own roles."""
+    def events_of(self, subject_id: str | tuple[str, ...]) -> list[dict[str, Any]]:
+        """Every stored event about the person (under any of their ids), oldest first, with only their own roles."""
+        ids = (subject_id,) if isinstance(subject_id, str) else subject_id
         rows = self.store.rows(
-            f"SELECT {', '.join(_EVENT_COLUMNS)} FROM events WHERE has(subject_ids, {{s:String}})"
+            f"SELECT {', '.join(_EVENT_COLUMNS)} FROM events WHERE hasAny(subject_ids, {{s:Array(String)}})"
             " ORDER BY occurred_at, event_id",
-            {"s": subject_id},
+            {"s": list(ids)},
         )
         out = []
         for row in rows:
             r = dict(zip(_EVENT_COLUMNS, row, strict=True))
-            ids, roles = r.pop("subject_ids"), r.pop("subject_roles")
-            r["your_roles"] = [role for i, role in zip(ids, roles, strict=True) if i == subject_id]
+            ids_, roles = r.pop("subject_ids"), r.pop("subject_roles")
+            r["your_roles"] = [role for i, role in zip(ids_, roles, strict=True) if i in ids]
             r["event_id"] = str(r["event_id"])
             r["occurred_at"], r["ingested_at"] = _iso(r["occurred_at"]), _iso(r["ingested_at"])
             r["attributes"] = dict(r["attributes"])
             out.append(r)
         return out
 
-    def identifiers_of(self, subject_id: str) -> list[dict[str, Any]]:
+    def identifiers_of(self, subject_id: str | tuple[str, ...]) -> list[dict[str, Any]]:
         """The direct identifiers held, one entry per field and value, with when they were seen."""
         return [
             {"field": f, "value": v, "first_seen": _iso(a), "last_seen": _iso(b), "events": int(n)}
             for f, v, a, b, n in self.store.rows(
                 "SELECT field, value, min(occurred_at), max(occurred_at),"
                 " uniqExact(source_topic, source_partition, source_offset) FROM identifiers"
-                " WHERE subject_id = {s:String} GROUP BY field, value ORDER BY field, value",
-                {"s": subject_id},
+                " WHERE has({s:Array(String)}, subject_id) GROUP BY field, value ORDER BY field, value",
+                {"s": [subject_id] if isinstance(subject_id, str) else list(subject_id)},
             )
         ]
 
     def write(self, subject: Subject, request_id: str, folder: Path, extra: dict[str, Any]) -> ExportResult:
         """Write the export into ``folder`` (checked by ``check_output``) and zip it; all or nothing."""
         started = dt.datetime.now(dt.UTC)
-        events = self.events_of(subject.subject_id)
-        identifiers = self.identifiers_of(subject.subject_id)
+        events = self.events_of(subject.ids)
+        identifiers = self.identifiers_of(subject.ids)
         info = self.subject_info(subject, request_id, events, identifiers, started, extra)
 
         folder.parent.mkdir(parents=True, exist_ok=True)

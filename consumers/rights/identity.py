@@ -32,10 +32,22 @@ Who = str | Contact
 class Subject:
     contact: str  # the e-mail trimmed and lower-cased, or the phone number in E.164
     subject_id: str
+    # The same person under another id: a phone number an event gave with their e-mail, known alone
+    # elsewhere (a trial applicant who later subscribed), or the e-mail an event gave with their number.
+    linked: tuple[str, ...] = ()
+    linked_contacts: tuple[str, ...] = ()
 
     @property
     def by_phone(self) -> bool:
         return "@" not in self.contact
+
+    @property
+    def ids(self) -> tuple[str, ...]:
+        return (self.subject_id, *self.linked)
+
+    @property
+    def contacts(self) -> tuple[str, ...]:
+        return (self.contact, *self.linked_contacts)
 
 
 def subject_of(who: Who, pseudonyms: Pseudonymizer) -> Subject:

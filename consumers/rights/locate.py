@@ -18,18 +18,18 @@ from consumers.store.store import Store
 
 # (place, how to count the person's rows there); {s} is their subject id.
 _TABLES = (
-    ("store table events", "SELECT count() FROM events WHERE has(subject_ids, {s:String})"),
-    ("store table identifiers", "SELECT count() FROM identifiers WHERE subject_id = {s:String}"),
-    ("store table rectifications", "SELECT count() FROM rectifications WHERE subject_id = {s:String}"),
+    ("store table events", "SELECT count() FROM events WHERE hasAny(subject_ids, {s:Array(String)})"),
+    ("store table identifiers", "SELECT count() FROM identifiers WHERE has({s:Array(String)}, subject_id)"),
+    ("store table rectifications", "SELECT count() FROM rectifications WHERE has({s:Array(String)}, subject_id)"),
     ("store table retention_facts",
-     "SELECT count() FROM retention_facts WHERE scope_kind = 'subject' AND scope = {s:String}"),
-    ("store table subject_controls", "SELECT count() FROM subject_controls WHERE subject_id = {s:String}"),
-    ("store table dsr_requests", "SELECT count() FROM dsr_requests FINAL WHERE subject_id = {s:String}"),
-    ("store table access_log", "SELECT count() FROM access_log WHERE subject_id = {s:String}"),
+     "SELECT count() FROM retention_facts WHERE scope_kind = 'subject' AND has({s:Array(String)}, scope)"),
+    ("store table subject_controls", "SELECT count() FROM subject_controls WHERE has({s:Array(String)}, subject_id)"),
+    ("store table dsr_requests", "SELECT count() FROM dsr_requests FINAL WHERE has({s:Array(String)}, subject_id)"),
+    ("store table access_log", "SELECT count() FROM access_log WHERE has({s:Array(String)}, subject_id)"),
     # Each day, tenant and component the person used counts them once among its people.
     ("usage rollups (usage_daily cells counting them)",
      "SELECT uniqExact(toDate(occurred_at, 'Europe/Amsterdam'), tenant_id, arrayJoin(if(empty(components), [''],"
-     " components))) FROM events WHERE actor_id = {s:String} AND has(purposes, 'product_insight')"),
+     " components))) FROM events WHERE has({s:Array(String)}, actor_id) AND has(purposes, 'product_insight')"),
 )  # fmt: skip
 _KEPT_BY_LAW = ("store table subject_controls", "store table dsr_requests", "store table access_log")
 
@@ -41,20 +41,21 @@ class Locator:
         self.topics = topics
         self.scan = scan
 
-    def locate(self, subject_id: str, contact: str) -> list[Place]:
+    def locate(self, ids: tuple[str, ...], contacts: tuple[str, ...]) -> list[Place]:
+        """Every place, for the person's ids (one, or more when an event linked an e-mail and a number)."""
         now = dt.datetime.now(dt.UTC)
-        return [*self.in_store(subject_id), *self.in_topics(contact, now),
-                Place("access exports in the export folder", None, len(self.exports(subject_id)))]  # fmt: skip
+        return [*self.in_store(ids), *self.in_topics(contacts, now),
+                Place("access exports in the export folder", None, len(self.exports(ids)))]  # fmt: skip
 
-    def in_store(self, subject_id: str) -> list[Place]:
+    def in_store(self, ids: tuple[str, ...]) -> list[Place]:
         found = []
         for place, sql in _TABLES:
-            n = int(self.store.scalar(sql, {"s": subject_id}) or 0)
+            n = int(self.store.scalar(sql, {"s": list(ids)}) or 0)
             why = "the record of requests and access, kept by law" if place in _KEPT_BY_LAW and n else ""
             found.append(Place(place, None, n, why))
         return found
 
-    def in_topics(self, contact: str, now: dt.datetime) -> list[Place]:
+    def in_topics(self, contact: str | tuple[str, ...], now: dt.datetime) -> list[Place]:
         """The raw event topics and the dead-letter topic, read whole; unknown without a broker."""
         if self.topics is None:
             return []
@@ -72,10 +73,10 @@ class Locator:
             found.append(Place(f"{kind} {f.topic}", None, f.messages, until))
         return found
 
-    def exports(self, subject_id: str) -> list[Path]:
+    def exports(self, ids: tuple[str, ...]) -> list[Path]:
         """The export folders (each with its zip beside it) written for the person's requests."""
-        requests = {r for (r,) in self.store.rows("SELECT DISTINCT request_id FROM dsr_requests WHERE subject_id = "
-                                                   "{s:String}", {"s": subject_id})}  # fmt: skip
+        requests = {r for (r,) in self.store.rows("SELECT DISTINCT request_id FROM dsr_requests WHERE "
+                                                   "has({s:Array(String)}, subject_id)", {"s": list(ids)})}  # fmt: skip
         found = []
         for manifest in sorted(self.export_base.glob("*/manifest.json")) if self.export_base.is_dir() else []:
             try:
@@ -85,9 +86,9 @@ class Locator:
                 continue
         return found
 
-    def remove_exports(self, subject_id: str) -> int:
+    def remove_exports(self, ids: tuple[str, ...]) -> int:
         """Delete the person's exports still in the export folder (copies we hold); how many."""
-        gone = self.exports(subject_id)
+        gone = self.exports(ids)
         for folder in gone:
             shutil.rmtree(folder, ignore_errors=True)
             folder.with_name(f"{folder.name}.zip").unlink(missing_ok=True)

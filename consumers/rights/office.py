@@ -13,7 +13,7 @@ import json
 import re
 import time
 from collections.abc import Callable
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, fields, replace
 from pathlib import Path
 
 from consumers.identity.pseudonym import Pseudonymizer
@@ -40,6 +40,7 @@ from consumers.store.controls import ControlKind, Controls, Recount
 from consumers.store.places import Place, Topics
 from consumers.store.store import Store
 from schemas.models import ContactChannel, DataSubjectRight
+from schemas.phone import normalise_phone, phone_problem
 
 # Rights an erased person can still exercise: to know what is kept (Art. 15), and to ask again.
 _AFTER_ERASURE = (DataSubjectRight.access, DataSubjectRight.portability, DataSubjectRight.erasure)
@@ -69,6 +70,11 @@ class RectificationResult:
 # When a kept row's term ends: (retention rule, tenant, the row's moment) -> the end, or None while the
 # term has not started (the subscription still runs). The retention job answers it; the app connects the two.
 KeptUntil = Callable[[str, str, dt.datetime], dt.datetime | None]
+
+
+def _summed(done: list[StoreErasure]) -> StoreErasure:
+    """One erasure's counts over the person's ids."""
+    return StoreErasure(**{f.name: sum(getattr(d, f.name) for d in done) for f in fields(StoreErasure)})
 
 
 class RightsOffice:
@@ -140,7 +146,7 @@ class RightsOffice:
                              "answered_at": answered.isoformat() if answered else None})  # fmt: skip
         if erased_at is not None:
             extra: dict = {"erased": {"at": erased_at.isoformat(), "statement": _ERASED},
-                           "kept": self._kept(subject.subject_id, now), "requests": requests}  # fmt: skip
+                           "kept": self._kept(subject.ids, now), "requests": requests}  # fmt: skip
         else:
             extra = {
                 "controls": [{"kind": c.kind.value, "purpose": c.purpose, "since": c.since.isoformat(),
@@ -155,12 +161,12 @@ class RightsOffice:
         self.register.complete(request, f"export {result.zip_path.name}: {result.events} events")
         return result
 
-    def _kept(self, subject_id: str, now: dt.datetime) -> list[dict]:
+    def _kept(self, ids: tuple[str, ...], now: dt.datetime) -> list[dict]:
         """What the law keeps of an erased person: per retention rule and tenant, the count, reason and end."""
         kept = []
         for rule, tenant, n, last, purposes in self.store.rows(
             "SELECT retention_rule, tenant_id, count(), max(occurred_at), groupUniqArrayArray(purposes) FROM events"
-            " WHERE has(subject_ids, {s:String}) GROUP BY 1, 2 ORDER BY 1, 2", {"s": subject_id}):  # fmt: skip
+            " WHERE hasAny(subject_ids, {s:Array(String)}) GROUP BY 1, 2 ORDER BY 1, 2", {"s": list(ids)}):  # fmt: skip
             term = self.policy.retention[rule]
             until = self.kept_until(rule, tenant, last.replace(tzinfo=dt.UTC)) if self.kept_until else None
             kept.append({
@@ -205,13 +211,17 @@ class RightsOffice:
         request = resumed[0] if resumed else self._request(subject, DataSubjectRight.erasure, request_id)
         request = self.register.start(request)
         # The tombstone first: from here on the consumer neither stores nor dead-letters them.
-        self.controls.set(subject.subject_id, ControlKind.erasure, request.request_id, "erasure (Art. 17)")
-        store = Eraser(self.store, self.policy, self.recount).erase(subject.subject_id)
+        # Under each of their ids: an event may have linked their e-mail and their phone number.
+        for sid in subject.ids:
+            self.controls.set(sid, ControlKind.erasure, request.request_id, "erasure (Art. 17)")
+        eraser = Eraser(self.store, self.policy, self.recount)
+        store = _summed([eraser.erase(sid) for sid in subject.ids])
         kept_reason = ""
         if store.events_kept:
             kept_reason = self._kept_reason()
-            self.controls.set(subject.subject_id, ControlKind.restriction, request.request_id, kept_reason)
-        purged = self.dead_letters.purge(subject.contact) if self.dead_letters else None
+            for sid in subject.ids:
+                self.controls.set(sid, ControlKind.restriction, request.request_id, kept_reason)
+        purged = self.dead_letters.purge(subject.contacts) if self.dead_letters else None
         places = self._erased_places(subject, store, purged)
         outcome = {"store": asdict(store), "dead_letters": asdict(purged) if purged else "not purged: no broker",
                    "kept": kept_reason, "places": [p.public() for p in places]}  # fmt: skip
@@ -223,7 +233,7 @@ class RightsOffice:
 
     def _erased_places(self, subject: Subject, s: StoreErasure, purged: PurgeResult | None) -> list[Place]:
         """What an erasure removed from each place the person's data lived, and what remains until when."""
-        kept = "; ".join(k["until"] for k in self._kept(subject.subject_id, dt.datetime.now(dt.UTC)))
+        kept = "; ".join(k["until"] for k in self._kept(subject.ids, dt.datetime.now(dt.UTC)))
         places = [
             Place("store table events", s.events_deleted + s.events_unlinked, s.events_kept,
                   f"kept by law, restricted: {kept}" if s.events_kept else ""),
@@ -234,17 +244,24 @@ class RightsOffice:
             Place("usage rollups (usage_daily cells)", s.rollup_cells, 0),
             Place("store files", None, 0, "verified: the replaced parts that held the rows are gone from disk"),
         ]  # fmt: skip
-        for found in self.locator.in_topics(subject.contact, dt.datetime.now(dt.UTC)):
+        for found in self.locator.in_topics(subject.contacts, dt.datetime.now(dt.UTC)):
             if found.place.startswith("dead-letter topic"):
                 removed = purged.removed if purged else None
                 until = found.until if purged else "not purged: no broker answered; run the erasure again"
+                if purged and purged.removed and self.locator.topics:
+                    # Deleted records cannot be read, but their bytes stay in the broker's files until
+                    # the segment that holds them is deleted.
+                    end = self.locator.topics.dead_letters_until(dt.datetime.now(dt.UTC))
+                    until = (f"{until}; " if until else "") + ("the removed messages can no longer be read; their "
+                                                                f"bytes stay in the broker's files until {end:%Y-%m-%d} "
+                                                                "at the latest, topic retention")  # fmt: skip
                 places.append(Place(found.place, removed, found.remaining, until))
             else:
                 places.append(Place(found.place, None, found.remaining, found.until + (
                     "; Kafka deletes no single message" if found.remaining else "")))
-        places.append(Place("access exports in the export folder", self.locator.remove_exports(subject.subject_id), 0))
-        handed = int(self.store.scalar("SELECT count() FROM access_log WHERE subject_id = {s:String} AND action = "
-                                       "'download_export'", {"s": subject.subject_id}) or 0)  # fmt: skip
+        places.append(Place("access exports in the export folder", self.locator.remove_exports(subject.ids), 0))
+        handed = int(self.store.scalar("SELECT count() FROM access_log WHERE has({s:Array(String)}, subject_id) AND "
+                                       "action = 'download_export'", {"s": list(subject.ids)}) or 0)  # fmt: skip
         if handed:
             places.append(Place("access exports downloaded", None, handed, "handed to the person or their officer; "
                                 "outside this system's reach"))  # fmt: skip
@@ -253,7 +270,7 @@ class RightsOffice:
     def locate(self, who: Who) -> list[Place]:
         """Every place any trace of the person is held right now, counts only; written to the access log."""
         subject = self.subject(who)
-        places = self.locator.locate(subject.subject_id, subject.contact)
+        places = self.locator.locate(subject.ids, subject.contacts)
         self.log.record(Action.locate, "", subject.subject_id,
                         ", ".join(f"{p.place} {p.remaining}" for p in places if p.remaining))  # fmt: skip
         return places
@@ -265,8 +282,8 @@ class RightsOffice:
         outcome = f"already erased on {erased_at:%Y-%m-%d}"
         self.log.record(Action.erase, request.request_id, subject.subject_id, outcome)
         self.register.complete(request, outcome)
-        kept = self.store.scalar("SELECT count() FROM events WHERE has(subject_ids, {s:String})",
-                                 {"s": subject.subject_id})  # fmt: skip
+        kept = self.store.scalar("SELECT count() FROM events WHERE hasAny(subject_ids, {s:Array(String)})",
+                                 {"s": list(subject.ids)})  # fmt: skip
         nothing = StoreErasure(0, 0, int(kept or 0), 0, 0, 0)
         return ErasureResult(request.request_id, nothing, None, self._kept_reason() if kept else "", True,
                              time.monotonic() - started, already_erased_at=erased_at)  # fmt: skip
@@ -284,7 +301,11 @@ class RightsOffice:
             raise UnknownField("a rectified value cannot be empty; to remove data, ask for erasure")
         request = self._request(subject, DataSubjectRight.rectification, request_id)
         self.log.record(Action.read_identifiers, request.request_id, subject.subject_id, "rectification")
-        done = Rectifier(self.store).apply(subject.subject_id, changes, request.request_id, self.log.operator)
+        rectifier = Rectifier(self.store)
+        done: dict[str, int] = {}
+        for sid in subject.ids:
+            for f, n in rectifier.apply(sid, changes, request.request_id, self.log.operator).items():
+                done[f] = done.get(f, 0) + n
         self.log.record(Action.rectify, request.request_id, subject.subject_id, ", ".join(sorted(changes)))
         self.register.complete(request, "rectified " + ", ".join(f"{f} ({n} replaced)" for f, n in done.items()))
         return RectificationResult(request.request_id, done)
@@ -293,6 +314,9 @@ class RightsOffice:
         """Art. 18: keep the data, but take the person out of every product-insight query."""
         subject = self._live_subject(who)
         request = self._request(subject, DataSubjectRight.restriction, request_id)
+        for sid in subject.ids[1:]:
+            self.controls.set(sid, ControlKind.restriction, request.request_id,
+                              "restriction lifted" if lift else "restriction (Art. 18)", active=not lift)  # fmt: skip
         self.controls.set(subject.subject_id, ControlKind.restriction, request.request_id,
                           "restriction lifted" if lift else "restriction (Art. 18)", active=not lift)  # fmt: skip
         self.log.record(Action.lift_restriction if lift else Action.restrict, request.request_id, subject.subject_id)
@@ -306,6 +330,8 @@ class RightsOffice:
             known = "not a purpose of the policy" if purpose not in self.policy.purposes else "not objectable"
             raise UnknownPurpose(f"{purpose!r} is {known}; a person can object to: {', '.join(objectable)}")
         request = self._request(subject, DataSubjectRight.objection, request_id)
+        for sid in subject.ids[1:]:
+            self.controls.set(sid, ControlKind.objection, request.request_id, "objection (Art. 21)", purpose=purpose)
         self.controls.set(subject.subject_id, ControlKind.objection, request.request_id, "objection (Art. 21)",
                           purpose=purpose)  # fmt: skip
         self.log.record(Action.object, request.request_id, subject.subject_id, purpose)
@@ -314,14 +340,31 @@ class RightsOffice:
     # --- shared steps ---------------------------------------------------------------------
 
     def subject(self, who: Who) -> Subject:
-        return subject_of(who, self.pseudonyms)
+        """The person, with the other id an event linked to theirs (their number given with their e-mail)."""
+        found = subject_of(who, self.pseudonyms)
+        if found.by_phone:
+            # The number's last digits narrow the search; the normaliser decides.
+            rows = self.store.rows(
+                "SELECT DISTINCT subject_id, value FROM identifiers WHERE field = 'phone' AND subject_id != {s:String}"
+                " AND endsWith(replaceRegexpAll(value, '[^0-9]', ''), {tail:String})",
+                {"s": found.subject_id, "tail": found.contact[-8:]})  # fmt: skip
+            ids = sorted({sid for sid, v in rows if phone_problem(v) is None and normalise_phone(v) == found.contact})
+            contacts = sorted({v for (v,) in self.store.rows(
+                "SELECT DISTINCT value FROM identifiers WHERE field = 'email' AND has({s:Array(String)}, subject_id)",
+                {"s": ids})}) if ids else []  # fmt: skip
+        else:
+            numbers = sorted({normalise_phone(v) for (v,) in self.store.rows(
+                "SELECT DISTINCT value FROM identifiers WHERE subject_id = {s:String} AND field = 'phone'",
+                {"s": found.subject_id}) if phone_problem(v) is None})  # fmt: skip
+            ids, contacts = [self.pseudonyms.of_phone(n) for n in numbers], numbers
+        return replace(found, linked=tuple(i for i in ids if i != found.subject_id), linked_contacts=tuple(contacts))
 
     def _erased(self, subject: Subject) -> bool:
         return self._erased_at(subject) is not None
 
     def _erased_at(self, subject: Subject) -> dt.datetime | None:
         """When the person's erasure was asked for (its tombstone), or None."""
-        found = [c.since for c in self.controls.of_subject(subject.subject_id)
+        found = [c.since for sid in subject.ids for c in self.controls.of_subject(sid)
                  if c.kind == ControlKind.erasure and c.active]  # fmt: skip
         return min(found) if found else None
 

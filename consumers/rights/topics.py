@@ -29,8 +29,9 @@ class TopicScan:
     def __init__(self, bootstrap: str) -> None:
         self.bootstrap = bootstrap
 
-    def count(self, topics: tuple[str, ...] | list[str], contact: str) -> list[Found]:
-        """Per topic: the messages that hold ``contact`` (an e-mail, or a phone number in E.164)."""
+    def count(self, topics: tuple[str, ...] | list[str], contact: str | tuple[str, ...]) -> list[Found]:
+        """Per topic: the messages that hold ``contact`` (an e-mail, or a phone number in E.164; or any of
+        several)."""
         matches = matcher(contact)
         consumer = KafkaConsumer(bootstrap_servers=self.bootstrap, enable_auto_commit=False, group_id=None)
         found = []
