@@ -252,9 +252,9 @@ class RightsOffice:
                     # Deleted records cannot be read, but their bytes stay in the broker's files until
                     # the segment that holds them is deleted.
                     end = self.locator.topics.dead_letters_until(dt.datetime.now(dt.UTC))
-                    until = (f"{until}; " if until else "") + ("the removed messages can no longer be read; their "
-                                                                f"bytes stay in the broker's files until {end:%Y-%m-%d} "
-                                                                "at the latest, topic retention")  # fmt: skip
+                    gone = (f"the removed messages can no longer be read; their bytes stay in the broker's files "
+                            f"until {end:%Y-%m-%d} at the latest, topic retention")  # fmt: skip
+                    until = f"{until}; {gone}" if until else gone
                 places.append(Place(found.place, removed, found.remaining, until))
             else:
                 places.append(Place(found.place, None, found.remaining, found.until + (
