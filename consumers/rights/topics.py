@@ -4,7 +4,7 @@ The raw event topics keep every event as it arrived, e-mails and phone numbers i
 clear, until the broker's retention deletes them; an erasure cannot reach them
 (Kafka deletes no single record of a topic that is not compacted), so the reports
 and `sar locate` say how many are there and until when. Reading a topic whole takes
-time on a large one: about a second per hundred thousand messages here.
+time on a large one: `sar locate` over 100,000 messages took 4.2 s here, start-up included.
 """
 
 from __future__ import annotations
