@@ -60,13 +60,23 @@ def test_a_trial_applicant_known_by_phone_has_every_right(make_pipeline, tmp_pat
     steps = known_scenario()
     later = _trial(60, "06-5555 0101")  # the same applicant, the number written another way
     bad = [_trial(61, "n/a"), _trial(62, "call me")]  # producers that let anything through
+    # An e-mail with a number that is none: refused too, though the e-mail alone would name the person.
+    with_email = m.UsageActivity.model_construct(
+        envelope=m.Envelope.model_construct(**{**_env("usage.record_completed", 63, "t-trial", []),
+                                               "event_id": uuid.uuid4(), "producer": m.Producer(service="app",
+                                                                                                 version="1"),
+                                               "people": [m.Person.model_construct(role="creator",
+                                                                                   email="eva@example.nl",
+                                                                                   phone="call me")]}),
+        record_id="r-63", record_kind="record", created_at=T0, components=["forms"])  # fmt: skip
+    bad.append(with_email)
     p.produce([*(s.event for s in steps), later, *bad])
     stats = p.consume()
-    expected = sum(1 for s in steps if s.expected.dead_letter) + 2
+    expected = sum(1 for s in steps if s.expected.dead_letter) + 3
     assert sum(stats.dead_lettered.values()) == expected, stats
     letters = p.dead_letter_messages(expect=expected, timeout_s=10)
     refused = [dict(msg.headers) for msg in letters if b"n/a" in msg.value or b"call me" in msg.value]
-    assert len(refused) == 2, [dict(msg.headers) for msg in letters]
+    assert len(refused) == 3, [dict(msg.headers) for msg in letters]
     assert all(b"phone: not a phone number" in h["dlq.detail"] for h in refused), refused
 
     trial = PSEUDONYMS.of_phone(TRIAL_PHONE)

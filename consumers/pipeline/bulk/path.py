@@ -39,7 +39,7 @@ from schemas.registry import FileSchemaRegistry, RegisteredSchema
 
 from .container import Container, zigzag
 from .rows import Candidates
-from .sql import (CONTACT_KEY, EXTRA_COLUMNS, MIN_ENGINE_VERSION, ROUTE_CONSENT, ROUTE_MESSAGE, NotBulkable, PolicySQL,
+from .sql import (CONTACT_KEY, PHONE_KEY, EXTRA_COLUMNS, MIN_ENGINE_VERSION, ROUTE_CONSENT, ROUTE_MESSAGE, NotBulkable, PolicySQL,
                   SchemaSQL)  # fmt: skip
 
 log = logging.getLogger(__name__)
@@ -256,9 +256,12 @@ class BulkPath:
 
     def _pseudonymise_new_contacts(self, schema_ids: list[int]) -> None:
         """Give every person the engine has not met yet a subject id, computed here by the one pseudonymiser."""
+        # Each person's key, and each phone number given (with an e-mail too): the check that it is one.
         keys = " UNION ALL ".join(
-            f"SELECT arrayJoin(arrayMap(p -> {CONTACT_KEY}, tupleElement(envelope, 'people'))) AS key"
-            f" FROM {self._stage_table(sid)}" for sid in schema_ids
+            f"SELECT arrayJoin(arrayConcat(arrayMap(p -> {CONTACT_KEY}, people), arrayMap(p -> {PHONE_KEY},"
+            f" arrayFilter(p -> ifNull(tupleElement(p, 'phone'), '') != '', people)))) AS key"
+            f" FROM (SELECT tupleElement(envelope, 'people') AS people FROM {self._stage_table(sid)})"
+            for sid in schema_ids
         )  # fmt: skip
         new = [k for (k,) in self.store.rows(
             f"SELECT DISTINCT key FROM ({keys}) WHERE isValidUTF8(key)"

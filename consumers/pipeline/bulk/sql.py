@@ -286,6 +286,10 @@ class SchemaSQL:
         checks.append(f"has({_strings(model.EVENT_TYPES)}, _event_type)")
         checks.append("arrayAll(p -> ifNull(tupleElement(p, 'email'), '') != '' OR ifNull(tupleElement(p, 'phone'), '')"
                       " != '', _people)")  # fmt: skip
+        # Every phone number given must be one: the consumer put an id in the contacts for each it could
+        # normalise (bulk/path.py), so a number without one is refused by the per-message path, with its reason.
+        checks.append(f"arrayAll(p -> ifNull(tupleElement(p, 'phone'), '') = '' OR joinGet('@CONTACTS@', 'subject_id',"
+                      f" {PHONE_KEY}) != '', _people)")  # fmt: skip
 
         idents = identifier_fields(model)
         payload = [n for n in types if not n.startswith("_") and n != "envelope"]
@@ -345,6 +349,8 @@ FROM (
         return cls(schema, stage, select)
 
 
+# A person's phone number among the contacts, whether or not an e-mail names them.
+PHONE_KEY = "concat('t', ifNull(tupleElement(p, 'phone'), ''))"
 # How a person is looked up among the contacts the consumer pseudonymised: by e-mail, else by phone.
 CONTACT_KEY = ("if(ifNull(tupleElement(p, 'email'), '') != '', concat('e', assumeNotNull(tupleElement(p, 'email'))),"
                " concat('t', ifNull(tupleElement(p, 'phone'), '')))")  # fmt: skip
