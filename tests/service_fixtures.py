@@ -7,6 +7,8 @@ process's engine is elsewhere). Calls go over real HTTP.
 
 from __future__ import annotations
 
+import contextlib
+import datetime as dt
 import json
 import os
 import signal
@@ -16,15 +18,17 @@ import time
 import urllib.error
 import urllib.request
 import uuid
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from conftest import free_port
 from pipeline_fixtures import TEST_KEY
+from scenario import known_scenario
 
 from producers.sdk import EventProducer
+from producers.simulate import simulate
 from schemas.models import Event
 
 LINEAGE = str(Path(sys.executable).with_name("lineage"))
@@ -153,6 +157,20 @@ class RunningService:
                 return seen
             time.sleep(0.5)
         raise AssertionError(f"the service consumed {seen.get('consumed')} of {n} in {timeout} s: {seen}")
+
+
+@contextlib.contextmanager
+def fed_service(home: Path, bootstrap: str, simulated: int, seed: int, days: int) -> Iterator[RunningService]:
+    """A running service that has consumed the known scenario and ``simulated`` events of the last ``days``."""
+    svc = RunningService(home, bootstrap).start()
+    try:
+        events = [s.event for s in known_scenario()]
+        events += list(simulate(simulated, seed=seed, days=days, end=dt.datetime.now(dt.UTC), fault_rate=0.01))
+        svc.produce(events)
+        svc.wait_consumed(len(events))
+        yield svc
+    finally:
+        svc.stop()
 
 
 def store_counts(home: Path, database: str) -> tuple[int, int]:

@@ -18,9 +18,8 @@ from pathlib import Path
 import pytest
 from plotly.offline import get_plotlyjs
 from scenario import STUDENT, TRIAL_PHONE, known_scenario
-from service_fixtures import Answer, RunningService
+from service_fixtures import Answer, RunningService, fed_service
 
-from producers.simulate import simulate
 
 pytestmark = pytest.mark.integration
 ROLES = ("product", "privacy", "operator")
@@ -32,15 +31,8 @@ INCIDENT = {"title": "a laptop with exports lost", "window_from": "2026-01-01T00
 
 @pytest.fixture(scope="module")
 def service(kafka_bootstrap: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningService]:
-    svc = RunningService(tmp_path_factory.mktemp("service") / "home", kafka_bootstrap).start()
-    try:
-        events = [s.event for s in known_scenario()]
-        events += list(simulate(2000, seed=5, days=20, end=dt.datetime.now(dt.UTC), fault_rate=0.01))
-        svc.produce(events)
-        svc.wait_consumed(len(events))
+    with fed_service(tmp_path_factory.mktemp("service") / "home", kafka_bootstrap, 2000, seed=5, days=20) as svc:
         yield svc
-    finally:
-        svc.stop()
 
 
 def _personal_values() -> set[str]:

@@ -10,11 +10,10 @@ from collections.abc import Iterator
 
 import pytest
 from playwright.sync_api import Page, sync_playwright
-from scenario import STUDENT, USER1, known_scenario
-from service_fixtures import RunningService
+from scenario import STUDENT, USER1
+from service_fixtures import RunningService, fed_service
 from test_report import CHARTS, CHROMIUM_ARGS, _chromium
 
-from producers.simulate import simulate
 
 pytestmark = pytest.mark.integration
 DRAWN = f"document.querySelectorAll('.js-plotly-plot .main-svg').length >= {len(CHARTS)}"
@@ -22,15 +21,8 @@ DRAWN = f"document.querySelectorAll('.js-plotly-plot .main-svg').length >= {len(
 
 @pytest.fixture(scope="module")
 def service(kafka_bootstrap: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningService]:
-    svc = RunningService(tmp_path_factory.mktemp("pages") / "home", kafka_bootstrap).start()
-    try:
-        events = [s.event for s in known_scenario()]
-        events += list(simulate(3000, seed=12, days=30, end=dt.datetime.now(dt.UTC), fault_rate=0.01))
-        svc.produce(events)
-        svc.wait_consumed(len(events))
+    with fed_service(tmp_path_factory.mktemp("pages") / "home", kafka_bootstrap, 3000, seed=12, days=30) as svc:
         yield svc
-    finally:
-        svc.stop()
 
 
 @pytest.fixture(scope="module")
