@@ -22,6 +22,11 @@ LATEST_DAY = (LATEST.date() - EPOCH_DAY).days
 OUT_OF_RANGE = "outside what the store can hold (1900-01-01 to 2299-12-31 UTC)"
 
 
+def as_utc(v: dt.datetime | None) -> dt.datetime | None:
+    """A moment given without a zone (a command line's date, a row the driver read) taken as UTC; None stays None."""
+    return v.replace(tzinfo=dt.UTC) if v is not None and v.tzinfo is None else v
+
+
 def millis_to_datetime(ms: int) -> dt.datetime:
     """A timestamp-millis value as an aware UTC datetime; only for values already checked to be in range."""
     return EPOCH + dt.timedelta(milliseconds=ms)

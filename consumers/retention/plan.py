@@ -18,6 +18,7 @@ from consumers.policy.model import EventTrigger, Policy, RetentionRule
 from consumers.policy.terms import Term
 from consumers.store.events import POSITION
 from consumers.store.store import Store
+from schemas.values import as_utc
 
 _MS = dt.timedelta(milliseconds=1)
 
@@ -187,7 +188,7 @@ class Planner:
         )
         out: dict[str, list[Fact]] = {}
         for scope, unit, event_type, at, event_id in rows:
-            out.setdefault(scope, []).append(Fact(scope, unit, event_type, _utc(at), event_id))
+            out.setdefault(scope, []).append(Fact(scope, unit, event_type, as_utc(at), event_id))
         return out
 
     def states(self, rule: RetentionRule, as_of: dt.datetime) -> dict[str, ScopeState]:
@@ -248,7 +249,3 @@ class Planner:
             "SELECT count() FROM retention_facts WHERE scope_kind = {k:String} AND has({s:Array(String)}, scope)",
             {"k": k, "s": list(v)}) or 0) for k, v in closed.items())  # fmt: skip
         return Plan(as_of, self.policy.version, rules, closed, facts)
-
-
-def _utc(v: dt.datetime) -> dt.datetime:
-    return v if v.tzinfo else v.replace(tzinfo=dt.UTC)

@@ -20,6 +20,7 @@ from typing import Any
 from consumers.rights.access_log import AccessLog, Action
 from consumers.rights.errors import RightsError
 from consumers.store.store import Store
+from schemas.values import as_utc
 
 AUTHORITY_DEADLINE = dt.timedelta(hours=72)
 SCOPED_TABLES = ("events", "identifiers")
@@ -105,10 +106,6 @@ class Impact:
                 **({"contacts": self.contacts} if self.contacts is not None else {})}  # fmt: skip
 
 
-def _utc(v: dt.datetime | None) -> dt.datetime | None:
-    return v.replace(tzinfo=dt.UTC) if v is not None and v.tzinfo is None else v
-
-
 class IncidentRegister:
     def __init__(self, store: Store, log: AccessLog) -> None:
         self.store = store
@@ -125,9 +122,9 @@ class IncidentRegister:
         if unknown:
             raise IncidentError(f"--table is one of {', '.join(SCOPED_TABLES)}, not {', '.join(unknown)}")
         now = dt.datetime.now(dt.UTC)
-        incident = Incident(f"INC-{now:%Y%m%d}-{secrets.token_hex(3).upper()}", title.strip(), _utc(window_from),
-                            _utc(window_to), tuple(tenants or ()), tuple(services or ()), tuple(categories or ()),
-                            tuple(tables or SCOPED_TABLES), _utc(aware_at) or now, self.log.operator)  # fmt: skip
+        incident = Incident(f"INC-{now:%Y%m%d}-{secrets.token_hex(3).upper()}", title.strip(), as_utc(window_from),
+                            as_utc(window_to), tuple(tenants or ()), tuple(services or ()), tuple(categories or ()),
+                            tuple(tables or SCOPED_TABLES), as_utc(aware_at) or now, self.log.operator)  # fmt: skip
         self._write(incident)
         return incident
 
@@ -144,7 +141,7 @@ class IncidentRegister:
         incident = self.get(incident_id)
         if incident.status == "closed":
             raise IncidentError(f"{incident_id} is closed")
-        given = {k: (_utc(v) if isinstance(v, dt.datetime) else v) for k, v in changes.items() if v is not None}
+        given = {k: (as_utc(v) if isinstance(v, dt.datetime) else v) for k, v in changes.items() if v is not None}
         if not given:
             raise IncidentError("nothing to record: give --situation, --root-causes, --corrections, "
                                 "--management-reported or --authority-notified")  # fmt: skip
@@ -231,6 +228,6 @@ class IncidentRegister:
                 v[k] = tuple(v[k])
             for k in ("window_from", "window_to", "aware_at", "management_reported_at", "authority_notified_at",
                       "closed_at"):  # fmt: skip
-                v[k] = _utc(v[k])
+                v[k] = as_utc(v[k])
             out.append(Incident(**v))
         return out

@@ -314,11 +314,9 @@ class RightsOffice:
         """Art. 18: keep the data, but take the person out of every product-insight query."""
         subject = self._live_subject(who)
         request = self._request(subject, DataSubjectRight.restriction, request_id)
-        for sid in subject.ids[1:]:
+        for sid in subject.ids:
             self.controls.set(sid, ControlKind.restriction, request.request_id,
                               "restriction lifted" if lift else "restriction (Art. 18)", active=not lift)  # fmt: skip
-        self.controls.set(subject.subject_id, ControlKind.restriction, request.request_id,
-                          "restriction lifted" if lift else "restriction (Art. 18)", active=not lift)  # fmt: skip
         self.log.record(Action.lift_restriction if lift else Action.restrict, request.request_id, subject.subject_id)
         return self.register.complete(request, "restriction lifted" if lift else "restricted")
 
@@ -330,10 +328,8 @@ class RightsOffice:
             known = "not a purpose of the policy" if purpose not in self.policy.purposes else "not objectable"
             raise UnknownPurpose(f"{purpose!r} is {known}; a person can object to: {', '.join(objectable)}")
         request = self._request(subject, DataSubjectRight.objection, request_id)
-        for sid in subject.ids[1:]:
+        for sid in subject.ids:
             self.controls.set(sid, ControlKind.objection, request.request_id, "objection (Art. 21)", purpose=purpose)
-        self.controls.set(subject.subject_id, ControlKind.objection, request.request_id, "objection (Art. 21)",
-                          purpose=purpose)  # fmt: skip
         self.log.record(Action.object, request.request_id, subject.subject_id, purpose)
         return self.register.complete(request, f"objection to {purpose}: processing stopped")
 

@@ -22,6 +22,7 @@ from consumers.rights.errors import (
 )
 from consumers.store.store import Store
 from schemas.models import ContactChannel, DataSubjectRight
+from schemas.values import as_utc
 
 ANSWER_TERM = relativedelta(months=1)
 # Counted from receipt, not from the first deadline: 31 January + 3 months is 30 April,
@@ -68,10 +69,6 @@ _COLUMNS = (
     "request_id", "subject_id", "right", "channel", "received_at", "due_at", "extended_due_at", "extension_reason",
     "extension_told_at", "status", "completed_at", "refusal_reason", "outcome", "updated_at",
 )  # fmt: skip
-
-
-def _utc(v: dt.datetime | None) -> dt.datetime | None:
-    return v.replace(tzinfo=dt.UTC) if v is not None and v.tzinfo is None else v
 
 
 class Register:
@@ -151,7 +148,7 @@ class Register:
             params,
         )
         return [
-            Request(rid, sid, DataSubjectRight(right), ContactChannel(ch), _utc(rec), _utc(due), _utc(ext), why,
-                    _utc(told), Status(st), _utc(done), refusal, outcome)  # fmt: skip
+            Request(rid, sid, DataSubjectRight(right), ContactChannel(ch), as_utc(rec), as_utc(due), as_utc(ext), why,
+                    as_utc(told), Status(st), as_utc(done), refusal, outcome)  # fmt: skip
             for rid, sid, right, ch, rec, due, ext, why, told, st, done, refusal, outcome in rows
         ]

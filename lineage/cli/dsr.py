@@ -9,6 +9,7 @@ import typer
 
 from lineage.cli.context import LineageTyper, Operator, console, fail
 from lineage.cli.office import Email, Phone, rights_call, rights_office, who
+from schemas.values import as_utc
 
 app = LineageTyper(help="The register of data-subject requests: deadlines (one month, Art. 12(3)), extensions, "
                   "refusals.", no_args_is_help=True)  # fmt: skip
@@ -63,7 +64,7 @@ def dsr_receive(
         right_, channel_ = DataSubjectRight(right), ContactChannel(channel)
     except ValueError as exc:
         raise fail(str(exc), code=2) from None
-    at = received.replace(tzinfo=received.tzinfo or dt.UTC) if received else None
+    at = as_utc(received)
     r = rights_call(rights_office(operator).receive, who(email, phone), right_, at, channel_)
     console.print(f"{r.request_id}: {r.right.value} received {r.received_at:%Y-%m-%d}, due {r.due_at:%Y-%m-%d}")
 
@@ -76,7 +77,7 @@ def dsr_extend(
     operator: Operator = None,
 ) -> None:
     """Extend a request by two months (Art. 12(3)): only with a reason told to the person within the first month."""
-    r = rights_call(rights_office(operator).extend, request, reason, told_on.replace(tzinfo=told_on.tzinfo or dt.UTC))
+    r = rights_call(rights_office(operator).extend, request, reason, as_utc(told_on))
     console.print(f"{r.request_id}: now due {r.deadline:%Y-%m-%d}")
 
 

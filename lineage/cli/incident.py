@@ -9,16 +9,13 @@ import typer
 
 from lineage.cli.context import LineageTyper, Operator, console, fail
 from lineage.cli.office import rights_call, rights_office
+from schemas.values import as_utc
 
 app = LineageTyper(help="Suspected data breaches: record one with its window and scope, see its impact from the "
                   "store, keep the 72-hour clock for telling the Autoriteit Persoonsgegevens (Art. 33), record the "
                   "statement's steps, close it.", no_args_is_help=True)  # fmt: skip
 
 _FORMATS = ["%Y-%m-%d", "%Y-%m-%dT%H:%M:%S", "%Y-%m-%d %H:%M:%S"]
-
-
-def _utc(v: dt.datetime | None) -> dt.datetime | None:
-    return v.replace(tzinfo=v.tzinfo or dt.UTC) if v else None
 
 
 @app.command("open")
@@ -39,7 +36,8 @@ def incident_open(
 ) -> None:
     """Record a suspected breach; the authority is due to be told 72 hours after awareness."""
     office = rights_office(operator)
-    i = rights_call(office.incidents.open, title, _utc(start), _utc(end), tenant, service, category, table, _utc(aware))
+    i = rights_call(office.incidents.open, title, as_utc(start), as_utc(end), tenant, service, category, table,
+                    as_utc(aware))  # fmt: skip
     console.print(f"{i.incident_id}: opened; tell the Autoriteit Persoonsgegevens by "
                   f"{i.authority_due_at:%Y-%m-%d %H:%M} UTC (Art. 33), unless the breach is unlikely to put people "
                   "at risk")  # fmt: skip
@@ -131,8 +129,8 @@ def incident_update(
     """Record the statement's steps: the situation, root causes, corrections, the report to management, and when
     the authority was told."""
     i = rights_call(rights_office(operator).incidents.update, incident, situation=situation, root_causes=root_causes,
-                    corrections=corrections, management_reported_at=_utc(management),
-                    authority_notified_at=_utc(authority))  # fmt: skip
+                    corrections=corrections, management_reported_at=as_utc(management),
+                    authority_notified_at=as_utc(authority))  # fmt: skip
     console.print(f"{i.incident_id}: recorded")
 
 

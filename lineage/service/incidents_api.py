@@ -16,6 +16,7 @@ from pydantic import BaseModel, Field
 from consumers.rights.incidents import IncidentRegister
 from lineage.service.auth import Caller, require, service_of
 from lineage.service.tokens import Role
+from schemas.values import as_utc
 
 router = APIRouter(prefix="/api/incidents", tags=[Role.privacy.value, Role.operator.value])
 privacy_router = APIRouter(prefix="/api/incidents", tags=[Role.privacy.value])
@@ -50,10 +51,6 @@ def _now() -> dt.datetime:
     return dt.datetime.now(dt.UTC)
 
 
-def _utc(v: dt.datetime | None) -> dt.datetime | None:
-    return v.replace(tzinfo=v.tzinfo or dt.UTC) if v else None
-
-
 @router.get("", summary="Every incident, with the Art. 33 clock")
 def incidents(request: Request, caller: Either) -> list[dict[str, Any]]:
     return [i.public(_now()) for i in register(request, caller).all()]
@@ -62,8 +59,8 @@ def incidents(request: Request, caller: Either) -> list[dict[str, Any]]:
 @router.post("", status_code=201, summary="Record a suspected breach with its window and scope")
 def open_incident(request: Request, caller: Either, body: Opened) -> dict[str, Any]:
     b = body
-    found = register(request, caller).open(b.title, _utc(b.window_from), _utc(b.window_to), b.tenants, b.services,
-                                           b.categories, b.tables, _utc(b.aware_at))  # fmt: skip
+    found = register(request, caller).open(b.title, as_utc(b.window_from), as_utc(b.window_to), b.tenants, b.services,
+                                           b.categories, b.tables, as_utc(b.aware_at))  # fmt: skip
     return found.public(_now())
 
 
@@ -80,7 +77,7 @@ def contacts(request: Request, caller: Privacy, incident_id: str) -> dict[str, A
 
 @router.post("/{incident_id}/update", summary="Record the situation, root causes, corrections, reports")
 def update(request: Request, caller: Either, incident_id: str, body: Steps) -> dict[str, Any]:
-    changes = {k: _utc(v) if isinstance(v, dt.datetime) else v for k, v in body.model_dump().items()}
+    changes = {k: as_utc(v) if isinstance(v, dt.datetime) else v for k, v in body.model_dump().items()}
     return register(request, caller).update(incident_id, **changes).public(_now())
 
 

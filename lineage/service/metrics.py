@@ -11,6 +11,7 @@ import datetime as dt
 import logging
 import threading
 import time
+import weakref
 from typing import TYPE_CHECKING
 
 from kafka import KafkaConsumer, TopicPartition
@@ -69,12 +70,13 @@ class _LagProbe:
             return found
 
 
-_PROBES: dict[int, _LagProbe] = {}
+# One probe per service, gone with it.
+_PROBES: weakref.WeakKeyDictionary[Service, _LagProbe] = weakref.WeakKeyDictionary()
 
 
 def lag(service: Service) -> dict[tuple[str, int], int]:
     """Messages not yet committed by the group, per partition; empty when the broker does not answer."""
-    probe = _PROBES.setdefault(id(service), _LagProbe())
+    probe = _PROBES.setdefault(service, _LagProbe())
     reachable, bootstrap = service.broker_reachable(timeout=1.0)
     if not reachable:
         return {}

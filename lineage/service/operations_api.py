@@ -11,16 +11,13 @@ from fastapi.responses import JSONResponse, PlainTextResponse
 from consumers.retention.run import resolve_as_of
 from consumers.retention.status import last_run, rule_statuses
 from lineage.service.auth import Caller, require, service_of
-from lineage.service.metrics import exposition
+from lineage.service.metrics import exposition, lag
 from lineage.service.tokens import Role
+from schemas.values import as_utc
 
 router = APIRouter(tags=[Role.operator.value])
 Operator = Annotated[Caller, Depends(require(Role.operator))]
 AsOf = Annotated[dt.datetime | None, Query(description="Work out what is due as of this moment (UTC; default: now).")]
-
-
-def _utc(at: dt.datetime | None) -> dt.datetime | None:
-    return at.replace(tzinfo=at.tzinfo or dt.UTC) if at else None
 
 
 @router.get("/readyz", summary="Ready: the broker reachable, the store open, the consumer holding partitions")
@@ -47,8 +44,6 @@ def metrics(request: Request, caller: Operator) -> PlainTextResponse:
 def consumer(request: Request, caller: Operator) -> dict[str, Any]:
     service = service_of(request)
     s = service.consumer_state
-    from lineage.service.metrics import lag
-
     return {"state": s.state, "detail": s.detail, "restarts": s.restarts,
             "partitions": [f"{t}/{p}" for t, p in s.assigned], "consumed": s.consumed, "stored": s.stored,
             "dead_lettered": dict(s.dead_lettered), "suppressed": dict(s.suppressed),
@@ -65,7 +60,7 @@ def broker(request: Request, caller: Operator) -> dict[str, Any]:
 def retention_status(request: Request, caller: Operator, as_of: AsOf = None) -> dict[str, Any]:
     service = service_of(request)
     store, policy = service.parts.store, service.parts.policy
-    when = resolve_as_of(_utc(as_of), allow_future=True)
+    when = resolve_as_of(as_utc(as_of), allow_future=True)
     last = last_run(store)
     scheduler = service.scheduler
     return {"as_of": when.isoformat(), "policy_version": policy.version,
@@ -77,7 +72,7 @@ def retention_status(request: Request, caller: Operator, as_of: AsOf = None) -> 
 
 @router.get("/api/retention/plan", summary="Dry run: what a retention run would remove, changing nothing")
 def retention_plan(request: Request, caller: Operator, as_of: AsOf = None) -> dict[str, Any]:
-    plan = service_of(request).parts.retention_run(caller.name).plan(_utc(as_of))
+    plan = service_of(request).parts.retention_run(caller.name).plan(as_utc(as_of))
     return {"as_of": plan.as_of.isoformat(), "facts": plan.facts,
             "rules": [{"rule": r.rule, "action": r.action, "scopes": r.scopes, "events": r.events,
                        "identifiers": r.identifiers, "usage_daily": r.rollups} for r in plan.rules]}  # fmt: skip
@@ -86,9 +81,9 @@ def retention_plan(request: Request, caller: Operator, as_of: AsOf = None) -> di
 @router.post("/api/retention/run", summary="Run retention now: delete what is due; the counts are recorded")
 def retention_run(request: Request, caller: Operator, as_of: AsOf = None) -> dict[str, Any]:
     service = service_of(request)
-    if as_of is not None and _utc(as_of) > dt.datetime.now(dt.UTC):
+    if as_of is not None and as_utc(as_of) > dt.datetime.now(dt.UTC):
         raise HTTPException(400, "a retention run cannot look ahead: as_of is in the future")
-    report = service.parts.retention_run(caller.name).execute(_utc(as_of))
+    report = service.parts.retention_run(caller.name).execute(as_utc(as_of))
     return {"run_id": report.run_id, "as_of": report.as_of.isoformat(), "seconds": round(report.seconds, 3),
             "steps": [{"step": s.step, "action": s.action, "scopes": s.scopes, "rows": s.rows}
                       for s in report.steps],

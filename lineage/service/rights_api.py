@@ -23,6 +23,7 @@ from consumers.rights.register import Request as Registered
 from lineage.service.auth import Caller, require, service_of
 from lineage.service.tokens import Role
 from schemas.models import ContactChannel, DataSubjectRight
+from schemas.values import as_utc
 
 router = APIRouter(prefix="/api", tags=[Role.privacy.value])
 Privacy = Annotated[Caller, Depends(require(Role.privacy))]
@@ -86,10 +87,6 @@ def registered(r: Registered) -> dict[str, Any]:
             "overdue": r.overdue(dt.datetime.now(dt.UTC))}  # fmt: skip
 
 
-def _utc(at: dt.datetime | None) -> dt.datetime | None:
-    return at.replace(tzinfo=at.tzinfo or dt.UTC) if at else None
-
-
 @router.get("/requests", summary="The request register: every request, its deadline and status")
 def requests(request: Request, caller: Privacy, overdue: bool = False) -> list[dict[str, Any]]:
     return [registered(r) for r in office(request, caller).read_register(overdue)]
@@ -97,12 +94,12 @@ def requests(request: Request, caller: Privacy, overdue: bool = False) -> list[d
 
 @router.post("/requests", status_code=201, summary="Register a request the day it arrives")
 def receive(request: Request, caller: Privacy, body: Receive) -> dict[str, Any]:
-    return registered(office(request, caller).receive(body.who, body.right, _utc(body.received), body.channel))
+    return registered(office(request, caller).receive(body.who, body.right, as_utc(body.received), body.channel))
 
 
 @router.post("/requests/{request_id}/extend", summary="Extend by two months, with the reason told to the person")
 def extend(request: Request, caller: Privacy, request_id: str, body: Extend) -> dict[str, Any]:
-    return registered(office(request, caller).extend(request_id, body.reason, _utc(body.told_on)))
+    return registered(office(request, caller).extend(request_id, body.reason, as_utc(body.told_on)))
 
 
 @router.post("/requests/{request_id}/refuse", summary="Refuse a request, recording the reason")
