@@ -80,7 +80,7 @@ def test_known_scenario_is_stored_with_exactly_its_tags_and_provenance(pipeline:
         row = rows[str(e.envelope.event_id)]
         assert row[1:6] == (list(want.purposes), list(want.legal_bases), list(want.data_categories),
                             want.data_subject, want.retention_rule), e.envelope.event_type  # fmt: skip
-        assert row[6:9] == (["staff", "cloud_processors"], "NL", "2026.11.3")
+        assert row[6:9] == (["staff", "cloud_processors"], "NL", "2026.11.4")
         topic, partition, offset, schema_id = positions[str(e.envelope.event_id)]
         assert row[9:13] == (topic, partition, offset, schema_id)
         assert topic == f"{pipeline.settings.topic_prefix}.{e.FAMILY}" and schema_id == REGISTRY.current(type(e)).id

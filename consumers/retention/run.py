@@ -17,6 +17,7 @@ import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
+from consumers.audit.trail import AuditTrail
 from consumers.policy.model import Policy
 from consumers.retention.errors import AsOfOutOfRange, FutureAsOf
 from consumers.retention.plan import (
@@ -194,4 +195,4 @@ class RetentionRun:
         report.steps.append(done)
         row = (report.run_id, report.as_of, done.step, done.action, done.scopes, done.rows, self.policy.version,
                self.operator, began, dt.datetime.now(dt.UTC))  # fmt: skip
-        self.store.append("retention_runs", RUN_COLUMNS, [row])
+        AuditTrail.of(self.store).append("retention_runs", RUN_COLUMNS, [row])

@@ -6,6 +6,7 @@ or a subject id; the run records hold counts only.
 
 from __future__ import annotations
 
+from consumers.audit.chains import CHAIN_DDL
 from consumers.store.tables import PHYSICAL_ERASURE, TableSet
 
 # When a subscription, a contact or a person's newsletter ended, and when one was
@@ -25,7 +26,7 @@ SETTINGS {PHYSICAL_ERASURE}
 """
 
 # One row per step of a retention run: what was removed, in counts, never the data.
-RETENTION_RUNS = """
+RETENTION_RUNS = f"""
 CREATE TABLE IF NOT EXISTS retention_runs (
     run_id          String,
     as_of           DateTime64(3, 'UTC'),
@@ -36,7 +37,7 @@ CREATE TABLE IF NOT EXISTS retention_runs (
     policy_version  LowCardinality(String),
     operator        LowCardinality(String),
     started_at      DateTime64(3, 'UTC'),
-    finished_at     DateTime64(3, 'UTC')
+    finished_at     DateTime64(3, 'UTC'),{CHAIN_DDL}
 ) ENGINE = MergeTree
 ORDER BY (started_at, run_id, step)
 """

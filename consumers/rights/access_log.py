@@ -1,7 +1,7 @@
 """The access log: who read or changed personal data, when, what, for which request.
 
 Append-only through this interface: there is no method that changes or deletes
-a row, and no other module writes the table.
+a row, and no other module writes the table. Each row is chained (consumers/audit).
 """
 
 from __future__ import annotations
@@ -10,6 +10,7 @@ import datetime as dt
 from dataclasses import dataclass
 from enum import StrEnum
 
+from consumers.audit.trail import AuditTrail
 from consumers.store.store import Store
 
 _COLUMNS = ("at", "operator", "action", "request_id", "subject_id", "detail")
@@ -31,6 +32,7 @@ class Action(StrEnum):
     read_access_log = "read_access_log"
     locate = "locate"
     incident_impact = "incident_impact"
+    audit_export = "audit_export"
 
 
 @dataclass(frozen=True)
@@ -50,7 +52,7 @@ class AccessLog:
 
     def record(self, action: Action, request_id: str, subject_id: str, detail: str = "") -> None:
         row = (dt.datetime.now(dt.UTC), self.operator, action.value, request_id, subject_id, detail)
-        self.store.append("access_log", _COLUMNS, [row])
+        AuditTrail.of(self.store).append("access_log", _COLUMNS, [row])
 
     def entries(self, request_id: str | None = None) -> list[Entry]:
         where = "WHERE request_id = {r:String}" if request_id else ""

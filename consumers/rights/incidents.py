@@ -17,6 +17,7 @@ import secrets
 from dataclasses import dataclass, field, replace
 from typing import Any
 
+from consumers.audit.trail import AuditTrail
 from consumers.rights.access_log import AccessLog, Action
 from consumers.rights.errors import RightsError
 from consumers.store.store import Store
@@ -216,11 +217,13 @@ class IncidentRegister:
     def _write(self, incident: Incident) -> None:
         row = [getattr(incident, c) if c != "updated_at" else dt.datetime.now(dt.UTC) for c in _COLUMNS]
         row = [list(v) if isinstance(v, tuple) else v for v in row]
-        self.store.append("incidents", _COLUMNS, [row])
+        AuditTrail.of(self.store).append("incidents", _COLUMNS, [row])
 
     def _read(self, where: str, p: dict[str, Any]) -> list[Incident]:
-        rows = self.store.rows(f"SELECT {', '.join(_COLUMNS[:-1])} FROM incidents FINAL {where} ORDER BY aware_at,"
-                               " incident_id", p)  # fmt: skip
+        # Every version is kept (the audit chain needs them all); the newest stands.
+        rows = self.store.rows(f"SELECT {', '.join(_COLUMNS[:-1])} FROM (SELECT * FROM incidents {where} ORDER BY"
+                               " updated_at DESC, chain_seq DESC LIMIT 1 BY incident_id) ORDER BY aware_at, incident_id",
+                               p)  # fmt: skip
         out = []
         for r in rows:
             v = dict(zip(_COLUMNS[:-1], r, strict=True))

@@ -24,7 +24,7 @@ _TABLES = (
     ("store table retention_facts",
      "SELECT count() FROM retention_facts WHERE scope_kind = 'subject' AND has({s:Array(String)}, scope)"),
     ("store table subject_controls", "SELECT count() FROM subject_controls WHERE has({s:Array(String)}, subject_id)"),
-    ("store table dsr_requests", "SELECT count() FROM dsr_requests FINAL WHERE has({s:Array(String)}, subject_id)"),
+    ("store table dsr_requests", "SELECT uniqExact(request_id) FROM dsr_requests WHERE has({s:Array(String)}, subject_id)"),
     ("store table access_log", "SELECT count() FROM access_log WHERE has({s:Array(String)}, subject_id)"),
     # Each day, tenant and component the person used counts them once among its people.
     ("usage rollups (usage_daily cells counting them)",

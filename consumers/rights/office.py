@@ -21,6 +21,7 @@ from consumers.policy.model import Policy
 from consumers.rights.access_log import AccessLog, Action
 from consumers.rights.dead_letters import DeadLetterPurge, PurgeResult
 from consumers.rights.erasure import Eraser, StoreErasure
+from consumers.rights.erasures import ErasureRecord
 from consumers.rights.errors import (
     ExportNotFound,
     MissingOperator,
@@ -97,6 +98,7 @@ class RightsOffice:
         self.log = AccessLog(store, operator.strip())
         self.incidents = IncidentRegister(store, self.log)
         self.register = Register(store)
+        self.erasures = ErasureRecord(store, self.log.operator)
         self.controls = Controls(store, recount)
 
     # --- the register ------------------------------------------------------------------
@@ -214,6 +216,7 @@ class RightsOffice:
         # Under each of their ids: an event may have linked their e-mail and their phone number.
         for sid in subject.ids:
             self.controls.set(sid, ControlKind.erasure, request.request_id, "erasure (Art. 17)")
+        self.erasures.started(request.request_id, subject.subject_id, subject.ids)
         eraser = Eraser(self.store, self.policy, self.recount)
         store = _summed([eraser.erase(sid) for sid in subject.ids])
         kept_reason = ""
@@ -226,6 +229,7 @@ class RightsOffice:
         outcome = {"store": asdict(store), "dead_letters": asdict(purged) if purged else "not purged: no broker",
                    "kept": kept_reason, "places": [p.public() for p in places]}  # fmt: skip
         self.log.record(Action.erase, request.request_id, subject.subject_id, json.dumps(outcome))
+        self.erasures.done(request.request_id, subject.subject_id, json.dumps(outcome))
         if purged is not None:
             self.register.complete(request, json.dumps(outcome))
         return ErasureResult(request.request_id, store, purged, kept_reason, purged is not None,

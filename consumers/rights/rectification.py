@@ -11,6 +11,7 @@ from __future__ import annotations
 import datetime as dt
 
 from consumers.store.events import IDENTIFIER_COLUMNS
+from consumers.audit.trail import AuditTrail
 from consumers.store.store import Store
 from schemas.models import EVENT_MODELS, identifier_fields
 
@@ -49,7 +50,8 @@ class Rectifier:
                            occurred_at=now, source_partition=0, source_offset=0, ingested_at=now)  # fmt: skip
                 row.update(self._anchor(subject_id))
                 self.store.append("identifiers", tuple(row), [tuple(row.values())])
-            self.store.append("rectifications", _COLUMNS, [(subject_id, field, old, value, request_id, operator, now)])
+            AuditTrail.of(self.store).append("rectifications", _COLUMNS,
+                                             [(subject_id, field, old, value, request_id, operator, now)])
             done[field] = len(old)
         return done
 

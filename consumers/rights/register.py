@@ -20,6 +20,7 @@ from consumers.rights.errors import (
     RequestClosed,
     UnknownRequest,
 )
+from consumers.audit.trail import AuditTrail
 from consumers.store.store import Store
 from schemas.models import ContactChannel, DataSubjectRight
 from schemas.values import as_utc
@@ -139,12 +140,14 @@ class Register:
         row = (r.request_id, r.subject_id, r.right.value, r.channel.value, r.received_at, r.due_at, r.extended_due_at,
                r.extension_reason, r.extension_told_at, r.status.value, r.completed_at, r.refusal_reason, r.outcome,
                dt.datetime.now(dt.UTC))  # fmt: skip
-        self.store.append("dsr_requests", _COLUMNS, [row])
+        AuditTrail.of(self.store).append("dsr_requests", _COLUMNS, [row])
         return r
 
     def _select(self, where: str, params: dict) -> list[Request]:
+        # Every version of a request is kept (the audit chain needs them all); the newest stands.
         rows = self.store.rows(
-            f"SELECT {', '.join(_COLUMNS[:-1])} FROM dsr_requests FINAL {where} ORDER BY received_at, request_id",
+            f"SELECT {', '.join(_COLUMNS[:-1])} FROM (SELECT * FROM dsr_requests {where}"
+            " ORDER BY updated_at DESC, chain_seq DESC LIMIT 1 BY request_id) ORDER BY received_at, request_id",
             params,
         )
         return [
