@@ -128,6 +128,22 @@ class Settings(BaseSettings):
     )
     session_hours: float = Field(default=8.0, gt=0, description="How long a login to the pages lasts.")
 
+    # --- OpenLineage run events (lineage/lineage_events/; README, OpenLineage) -------------------
+    # The transport is the OpenLineage client's own configuration (OPENLINEAGE_CONFIG, openlineage.yml,
+    # OPENLINEAGE__TRANSPORT__*, OPENLINEAGE_URL); without one, events are appended to openlineage_file.
+    openlineage: bool = Field(
+        default=True, description="Send OpenLineage run events; off for none (the client's OPENLINEAGE_DISABLED=true "
+        "works too).",
+    )
+    openlineage_namespace: str = Field(default="engage-lineage", description="The namespace of the jobs.")
+    openlineage_running_seconds: float = Field(
+        default=60.0, gt=0, description="How often the running consumer sends a RUNNING event with its counts so far."
+    )
+    openlineage_wait_seconds: float = Field(
+        default=5.0, ge=0, description="How long a command waits at its end for its events to be sent before it "
+        "ends without them.",
+    )
+
     @field_validator("retention_schedule")
     @classmethod
     def _time_of_day(cls, v: str) -> str:
@@ -166,6 +182,11 @@ class Settings(BaseSettings):
             return self.consumer_instance_id
         where = hashlib.sha256(f"{self.home}|{self.consumer_group}".encode()).hexdigest()[:10]
         return f"lineage-{socket.gethostname()}-{where}"
+
+    @property
+    def openlineage_file(self) -> Path:
+        """Where run events are appended when the OpenLineage client is given no transport of its own."""
+        return self.home / "openlineage" / "events.jsonl"
 
     @property
     def tokens_path(self) -> Path:

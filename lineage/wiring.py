@@ -16,6 +16,7 @@ import secrets
 from collections.abc import Callable
 from functools import cached_property
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from consumers.identity.pseudonym import Pseudonymizer
 from consumers.pipeline import tables as pipeline_tables
@@ -44,6 +45,9 @@ from lineage.broker.local import LocalBroker
 from lineage.settings import Settings
 from lineage.topics import TopicSpec, ensure_topics
 from schemas.models import FAMILIES
+
+if TYPE_CHECKING:
+    from lineage.lineage_events.jobs import LineageEvents
 
 _DAY_MS = 86_400_000
 
@@ -200,6 +204,24 @@ class Parts:
         return RightsOffice(self.store, self.policy, pseudonyms, operator or self.settings.operator,
                             self.settings.exports_folder, recount(self.store), purge, kept_until, self.topics(),
                             scan)  # fmt: skip
+
+    @cached_property
+    def lineage_events(self) -> LineageEvents:
+        """The OpenLineage run events of the jobs, through the client's configured transport (or none: off)."""
+        # Imported here: the client costs a fifth of a second, which a command without jobs need not pay.
+        from lineage.lineage_events.client import Emitter, build_client
+        from lineage.lineage_events.jobs import LineageEvents
+        from lineage.lineage_events.naming import Places
+        from lineage.lineage_events.runs import Runs
+
+        s = self.settings
+        client = build_client(s.openlineage_file) if s.openlineage else None
+        runs = Runs(Emitter(client) if client else None, s.openlineage_namespace, s.openlineage_running_seconds,
+                    s.openlineage_wait_seconds)  # fmt: skip
+        # Named without asking the local broker: a command that needs none (a rectification) is not held up.
+        places = Places(s.kafka_bootstrap_servers or local_broker(s).bootstrap, s.store_url, s.clickhouse_database,
+                        tuple((f, s.topic(f)) for f in FAMILIES), s.dead_letters, s.exports_folder)  # fmt: skip
+        return LineageEvents(runs, places, lambda: self.store, lambda: self.policy.version)
 
     def retention_run(self, operator: str | None = None) -> RetentionRun:
         return RetentionRun(self.store, self.policy, operator or self.settings.operator or "retention", self.topics())

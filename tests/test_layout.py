@@ -36,6 +36,7 @@ LAYERS = {
     "lineage": 4,
     "lineage.broker": 4,
     "lineage.cli": 4,
+    "lineage.lineage_events": 4,
     "lineage.service": 4,
 }
 APP = 4
