@@ -16,6 +16,7 @@ STORE = 4  # the store does not answer, is held by another process, or its disk 
 BROKER = 5  # the Kafka broker does not answer
 NO_PARTITIONS = 6  # the consumer group handed this consumer no partitions within its bound
 RECOVERY = 7  # the store and the topic disagree: a recorded flush cannot be read again, a topic was recreated
+AUDIT = 8  # the audit chain does not verify: a row or a checkpoint was changed or removed
 INTERNAL = 70  # an error nobody foresaw (EX_SOFTWARE); the trace is in the log file
 INTERRUPTED = 130  # stopped with Ctrl-C
 
@@ -25,6 +26,7 @@ def code_of(exc: BaseException) -> int | None:
     # Imported here: the map names errors of every part, and `lineage --help` needs none of them.
     from kafka.errors import KafkaError
 
+    from consumers.audit.errors import AuditError
     from consumers.identity.pseudonym import MissingPseudonymKey
     from consumers.pipeline.consumer import InstanceFenced
     from consumers.pipeline.errors import RecoveryError
@@ -46,6 +48,7 @@ def code_of(exc: BaseException) -> int | None:
         (NoPartitions, NO_PARTITIONS),
         (RecoveryError, RECOVERY),
         ((RightsError, RetentionError, JsonLinesError, InvalidTerm), USAGE),
+        (AuditError, ERROR),
         ((PolicyFileError, MissingPseudonymKey, InstanceFenced, BrokerError), ERROR),
     )
     for kinds, code in table:

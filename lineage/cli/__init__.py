@@ -5,7 +5,7 @@ from __future__ import annotations
 import sys
 
 from lineage import exits
-from lineage.cli import dsr, incident, kafka, pipeline, retention, sar, service, usage
+from lineage.cli import audit, dsr, incident, kafka, pipeline, retention, sar, service, usage
 from lineage.cli.context import LineageTyper, fail
 
 app = LineageTyper(
@@ -22,6 +22,7 @@ app.command()(pipeline.demo)
 app.add_typer(sar.app, name="sar")
 app.add_typer(dsr.app, name="dsr")
 app.add_typer(incident.app, name="incident")
+app.add_typer(audit.app, name="audit")
 app.add_typer(retention.app, name="retention")
 app.add_typer(usage.app, name="usage")
 app.command()(usage.report)

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import functools
 import logging
+import sys
 from collections.abc import Callable
 from contextvars import ContextVar
 from typing import TYPE_CHECKING, Annotated, Any
@@ -83,8 +84,20 @@ def _guarded(command: Callable[..., Any]) -> Callable[..., Any]:
             raise fail(f"unexpected {type(exc).__name__}: {exits.message_of(exc)} (the trace is in "
                        f"{logs.FILE_NAME} in the home folder, LINEAGE_HOME; please report it)",
                        code=exits.INTERNAL) from None  # fmt: skip
+        finally:
+            _seal()
 
     return run
+
+
+def _seal() -> None:
+    """Seal the audit rows the command wrote (consumers/audit), whether it succeeded or not."""
+    wiring = sys.modules.get("lineage.wiring")  # not loaded: the command opened no store
+    if wiring is None:
+        return
+    for line in wiring.seal_open_trails():
+        err.print(f"[yellow]warning:[/] {line}", soft_wrap=True)
+        log.warning(line)
 
 
 class LineageTyper(typer.Typer):

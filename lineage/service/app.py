@@ -7,7 +7,10 @@ tags. Only /healthz answers without a token.
 
 from __future__ import annotations
 
-from fastapi import FastAPI
+from collections.abc import Awaitable, Callable
+
+from fastapi import FastAPI, Request, Response
+from starlette.concurrency import run_in_threadpool
 
 from lineage.service import cli_api, errors, incidents_api, metrics, operations_api, pages, rights_api, usage_api
 from lineage.service.auth import Sessions
@@ -33,6 +36,13 @@ def build_app(service: Service) -> FastAPI:
     app.state.sessions = Sessions(service.settings.session_hours)
     metrics.install(service)
     errors.install(app)
+
+    @app.middleware("http")
+    async def seal_after(request: Request, call_next: Callable[[Request], Awaitable[Response]]) -> Response:
+        # A call that wrote audit rows (a rights call, a register read) is sealed as it ends, as a command is.
+        response = await call_next(request)
+        await run_in_threadpool(service.seal)
+        return response
 
     @app.get("/healthz", tags=["health"], summary="Alive (no token needed)")
     def healthz() -> dict[str, str]:

@@ -22,7 +22,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 # The commands that read or change the store: these go through the service when it holds it.
-ROUTED = frozenset({"usage", "report", "sar", "dsr", "retention", "incident"})
+ROUTED = frozenset({"usage", "report", "sar", "dsr", "retention", "incident", "audit"})
 PATH_OPTIONS = ("--out",)  # resolved here: the service does not share the command's working folder
 
 

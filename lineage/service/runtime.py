@@ -93,6 +93,8 @@ class Service:
             self._thread.join(timeout)
         if self.scheduler:
             self.scheduler.stop(timeout=1.0)
+        if "lineage_events" in self.parts.__dict__:  # the consumer's last events, sent before the process ends
+            self.parts.lineage_events.runs.flush()
 
     def close(self) -> None:
         if "store" in self.parts.__dict__:
@@ -112,7 +114,15 @@ class Service:
                     if self._stopping.is_set():
                         consumer.stop()
                 state.state, state.detail = "consuming", ""
-                stats = consumer.run(on_progress=lambda s: self._progress(consumer, s))
+                # One run of the job per consumer started: a restart after a fault is a new run.
+                with self.parts.lineage_events.consumer(wait=False) as run:
+
+                    def progress(stats: ConsumeStats, consumer: TaggingConsumer = consumer) -> None:
+                        self._progress(consumer, stats)
+                        run.progress(stats)
+
+                    stats = consumer.run(on_progress=progress)
+                    run.done(stats)
                 self._add(stats)
                 state.assigned = []
             except Exception as exc:  # a part stayed down past its bound: said, waited for, started again
@@ -178,7 +188,9 @@ class Service:
     # --- retention -------------------------------------------------------------------------
 
     def _scheduled_retention(self) -> tuple[str, dict[str, int]]:
-        report = self.parts.retention_run("retention-schedule").execute()
+        with self.parts.lineage_events.retention(wait=False) as run:
+            report = self.parts.retention_run("retention-schedule").execute()
+            run.done(report)
         totals: Counter[str] = Counter()
         for step in report.steps:
             totals.update(step.rows)
