@@ -128,6 +128,22 @@ class Settings(BaseSettings):
     )
     session_hours: float = Field(default=8.0, gt=0, description="How long a login to the pages lasts.")
 
+    # --- The audit chain (consumers/audit/; README, The audit chain) ----------------------------
+    audit_key_file: Path | None = Field(
+        default=None, description="The Ed25519 key that signs the audit checkpoints (PEM; created on first use, mode "
+        "0600). Keep it outside the store. Unset: <home>/audit/signing-key.pem.",
+    )
+    audit_checkpoints: Path | None = Field(
+        default=None, description="The folder of checkpoint files. Unset: <home>/audit/checkpoints."
+    )
+    audit_topic: str | None = Field(
+        default=None, description="The compacted topic every checkpoint is also written to, when a broker answers. "
+        "Unset: <prefix>.audit-checkpoints.",
+    )
+    audit_seal_seconds: float = Field(
+        default=300.0, gt=0, description="How often the service seals the audit chains when rows were added."
+    )
+
     # --- OpenLineage run events (lineage/lineage_events/; README, OpenLineage) -------------------
     # The transport is the OpenLineage client's own configuration (OPENLINEAGE_CONFIG, openlineage.yml,
     # OPENLINEAGE__TRANSPORT__*, OPENLINEAGE_URL); without one, events are appended to openlineage_file.
@@ -163,6 +179,18 @@ class Settings(BaseSettings):
     @property
     def store_url(self) -> str:
         return self.clickhouse_url or f"chdb://{self.home / 'store'}"
+
+    @property
+    def audit_key(self) -> Path:
+        return (self.audit_key_file or self.home / "audit" / "signing-key.pem").expanduser().resolve()
+
+    @property
+    def audit_folder(self) -> Path:
+        return (self.audit_checkpoints or self.home / "audit" / "checkpoints").expanduser().resolve()
+
+    @property
+    def audit_checkpoint_topic(self) -> str:
+        return self.audit_topic or f"{self.topic_prefix}.audit-checkpoints"
 
     @property
     def exports_folder(self) -> Path:

@@ -18,6 +18,10 @@ from functools import cached_property
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from consumers.audit import chains as audit_chains
+from consumers.audit.checkpoints import CheckpointBook, Signer
+from consumers.audit.seal import Sealer
+from consumers.audit.trail import AuditTrail
 from consumers.identity.pseudonym import Pseudonymizer
 from consumers.pipeline import tables as pipeline_tables
 from consumers.pipeline.config import ConsumerConfig
@@ -41,6 +45,7 @@ from consumers.store.places import Topics
 from consumers.store.store import Store
 from consumers.usage import rollups as usage_tables
 from consumers.usage.rebuild import recount
+from lineage.audit_topic import CheckpointTopic
 from lineage.broker.local import LocalBroker
 from lineage.settings import Settings
 from lineage.topics import TopicSpec, ensure_topics
@@ -58,6 +63,7 @@ TABLE_SETS = (
     pipeline_tables.TABLES,
     rights_tables.TABLES,
     retention_tables.TABLES,
+    audit_chains.TABLES,  # chains the audit tables of the two sets before it
     usage_tables.TABLES,
 )
 
@@ -122,6 +128,24 @@ def topic_specs(settings: Settings, policy: Policy) -> list[TopicSpec]:
     return specs + [TopicSpec(settings.dead_letters, 1, _retention(policy.topics.dead_letters))]
 
 
+# Parts that opened their store in this command: their audit rows are sealed when it ends.
+_OPENED: list[Parts] = []
+
+
+def seal_open_trails() -> list[str]:
+    """Seal the audit chains of every store opened since the last call, where rows were appended; forget them.
+    Returns a line for each seal that failed."""
+    failed = []
+    while _OPENED:
+        parts = _OPENED.pop()
+        if AuditTrail.of(parts.store).unsealed:
+            try:
+                parts.sealer.seal()
+            except Exception as exc:  # a key, a folder, the store: told, and sealed with the next command
+                failed.append(f"the audit chain was not sealed: {exc}")
+    return failed
+
+
 def demo_key(settings: Settings) -> Settings:
     """The demo's settings with a pseudonym key: the configured one, else one kept in the home folder."""
     if settings.pseudonym_key or settings.pseudonym_key_file:
@@ -156,7 +180,29 @@ class Parts:
 
     @cached_property
     def store(self) -> Store:
-        return open_store(self.settings.store_url, self.settings.clickhouse_database, self.policy)
+        store = open_store(self.settings.store_url, self.settings.clickhouse_database, self.policy)
+        # Before any audit row is written: a chain whose newest rows the store lost goes on from its seal.
+        AuditTrail.of(store).sealed = self.checkpoints.sealed_head
+        _OPENED.append(self)
+        return store
+
+    @cached_property
+    def checkpoints(self) -> CheckpointBook:
+        return CheckpointBook(self.settings.audit_folder)
+
+    @cached_property
+    def checkpoint_topic(self) -> CheckpointTopic | None:
+        """The audit checkpoints' topic, when a broker is configured or the local one runs."""
+        try:
+            return CheckpointTopic(self.bootstrap(), self.settings.audit_checkpoint_topic, self.checkpoints)
+        except NoBroker:
+            return None
+
+    @cached_property
+    def sealer(self) -> Sealer:
+        topic = self.checkpoint_topic
+        return Sealer(AuditTrail.of(self.store), Signer(self.settings.audit_key), self.checkpoints,
+                      topic.publish if topic else None)  # fmt: skip
 
     def bootstrap(self, start_local: bool = False) -> str:
         """KAFKA_BOOTSTRAP_SERVERS if set; else the local broker, started if asked to."""

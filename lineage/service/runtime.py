@@ -72,6 +72,7 @@ class Service:
         self.commands = commands
         schedule = DailyAt.parse(settings.retention_schedule)
         self.scheduler = Scheduler(schedule, self._scheduled_retention) if schedule else None
+        self._sealing = threading.Thread(target=self._seal_loop, name="audit-seal", daemon=True)
 
     # --- lifecycle ------------------------------------------------------------------------
 
@@ -82,6 +83,7 @@ class Service:
             self.consumer_state.state = "off"
         if self.scheduler:
             self.scheduler.start()
+        self._sealing.start()
 
     def stop(self, timeout: float = 8.0) -> None:
         """Stop fetching, flush, commit; then the schedule; the store is closed by ``close``."""
@@ -93,6 +95,9 @@ class Service:
             self._thread.join(timeout)
         if self.scheduler:
             self.scheduler.stop(timeout=1.0)
+        if self._sealing.is_alive():
+            self._sealing.join(timeout)
+        self.seal()  # what the last calls wrote
         if "lineage_events" in self.parts.__dict__:  # the consumer's last events, sent before the process ends
             self.parts.lineage_events.runs.flush()
 
@@ -184,6 +189,20 @@ class Service:
             return True, self.parts.settings.clickhouse_database
         except Exception as exc:
             return False, str(exc)
+
+    # --- the audit chain ---------------------------------------------------------------------
+
+    def _seal_loop(self) -> None:
+        """Seal at the interval: the API's calls write audit rows (the CLI's commands seal at their end)."""
+        while not self._stopping.wait(self.settings.audit_seal_seconds):
+            self.seal()
+
+    def seal(self) -> None:
+        """Seal the audit chains if rows were appended since the last seal."""
+        try:
+            self.parts.sealer.seal()
+        except Exception as exc:  # a key, a folder, the store: logged, and sealed at the next call or interval
+            log.error("the audit chain was not sealed: %s", exc)
 
     # --- retention -------------------------------------------------------------------------
 
