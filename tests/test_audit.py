@@ -9,7 +9,7 @@ import json
 from pathlib import Path
 
 import pytest
-from audit_fixtures import POLICY, World, audited
+from audit_fixtures import World, audited
 from pipeline_fixtures import Pipeline
 
 from consumers.audit.canonical import content, digest, record
@@ -101,7 +101,6 @@ def test_the_newest_rows_deleted_before_the_next_checkpoint_are_found_by_it(pipe
     assert "sealed by checkpoint 3" in found[0].what
 
     # A new writer on that store goes on from the checkpoint, not from the store's shortened chain.
-    log.store = running.store
     fresh = AuditTrail(running.store)
     fresh.sealed = running.sealer().book.sealed_head
     assert fresh.head("access_log").seq == head + 3

@@ -10,7 +10,7 @@ import sys
 from pathlib import Path
 
 import pytest
-from audit_fixtures import World, audited, env
+from audit_fixtures import POLICY, World, audited, env
 from kafka import KafkaAdminClient
 from kafka.admin import ConfigResource, ConfigResourceType
 from pipeline_fixtures import Pipeline
@@ -120,7 +120,7 @@ def test_checkpoints_go_to_a_compacted_topic_and_one_deleted_from_the_folder_is_
 
 def test_a_store_made_before_chains_is_brought_up_to_date(pipeline: Pipeline, tmp_path: Path) -> None:
     url, name = pipeline.store.url, f"{pipeline.settings.clickhouse_database}_old"
-    old = open_store(url, name, load_policy_for_old := __import__("consumers.policy.loader").policy.loader.load_policy())
+    old = open_store(url, name, POLICY)
     # As the register was made before: one row per request, older versions replaced on merge, no chain.
     old.command("DROP TABLE dsr_requests")
     old.command("CREATE TABLE dsr_requests (request_id String, subject_id String, right LowCardinality(String),"
@@ -133,7 +133,7 @@ def test_a_store_made_before_chains_is_brought_up_to_date(pipeline: Pipeline, tm
                 " updated_at) VALUES ('DSR-OLD', 's', 'access', 'email', now64(), now64(), 'open', now64())")
     old.close()
 
-    store = open_store(url, name, load_policy_for_old)
+    store = open_store(url, name, POLICY)
     try:
         assert {"chain_seq", "chain_hash"} <= {n for n, _ in store.columns("dsr_requests")}
         key = store.scalar("SELECT sorting_key FROM system.tables WHERE database = currentDatabase() AND"

@@ -5,9 +5,10 @@ The layers, from the bottom (README, Layout):
     1  producers, consumers.policy,     the SDK; the policy; who a person is
        consumers.identity
     2  consumers.store                  the store and the tables every part shares
-    3  consumers.pipeline, .rights,     the tagging consumer and the three jobs, side by side
+    3  consumers.audit                  the audit chain the jobs write their records through
+    4  consumers.pipeline, .rights,     the tagging consumer and the three jobs, side by side
        .retention, .usage
-    4  lineage, lineage.*               the app: settings, wiring, broker, CLI
+    5  lineage, lineage.*               the app: settings, wiring, broker, CLI
 
 A part imports only from layers below its own; parts of one layer never import
 each other, except inside the app. A new package must be given a layer here.
@@ -29,17 +30,18 @@ LAYERS = {
     "consumers.policy": 1,
     "consumers.identity": 1,
     "consumers.store": 2,
-    "consumers.pipeline": 3,
-    "consumers.rights": 3,
-    "consumers.retention": 3,
-    "consumers.usage": 3,
-    "lineage": 4,
-    "lineage.broker": 4,
-    "lineage.cli": 4,
-    "lineage.lineage_events": 4,
-    "lineage.service": 4,
+    "consumers.audit": 3,
+    "consumers.pipeline": 4,
+    "consumers.rights": 4,
+    "consumers.retention": 4,
+    "consumers.usage": 4,
+    "lineage": 5,
+    "lineage.broker": 5,
+    "lineage.cli": 5,
+    "lineage.lineage_events": 5,
+    "lineage.service": 5,
 }
-APP = 4
+APP = 5
 MAX_LINES = 400
 
 
@@ -197,14 +199,14 @@ def small_tree(tmp_path: Path) -> Path:
 def test_a_store_that_imports_a_job_is_caught(small_tree: Path) -> None:
     _tree(small_tree, {"consumers/store/tables.py": "def f():\n    from consumers.rights import tables\n"})
     assert wrong_way(arrows(small_tree)) == [
-        "consumers.store (layer 2) -> consumers.rights (layer 3): consumers/store/tables.py:2 imports consumers.rights"
+        "consumers.store (layer 2) -> consumers.rights (layer 4): consumers/store/tables.py:2 imports consumers.rights"
     ]
 
 
 def test_a_job_that_imports_another_job_is_caught(small_tree: Path) -> None:
     _tree(small_tree, {"consumers/rights/office.py": "from ..usage import rebuild\n"})
     assert [p.split(":")[0] for p in wrong_way(arrows(small_tree))] == [
-        "consumers.rights (layer 3) -> consumers.usage (layer 3)"
+        "consumers.rights (layer 4) -> consumers.usage (layer 4)"
     ]
 
 
@@ -217,7 +219,7 @@ def test_a_cycle_through_two_parts_is_caught(small_tree: Path) -> None:
 def test_the_core_importing_the_app_is_caught(small_tree: Path) -> None:
     _tree(small_tree, {"consumers/store/wired.py": "from lineage.settings import Settings\n"})
     assert wrong_way(arrows(small_tree)) == [
-        "consumers.store (layer 2) -> lineage (layer 4): consumers/store/wired.py:1 imports lineage.settings"
+        "consumers.store (layer 2) -> lineage (layer 5): consumers/store/wired.py:1 imports lineage.settings"
     ]
 
 
