@@ -36,7 +36,9 @@ def run_demo(settings: Settings, events: int, seed: int | None, console: Console
     parts.prepare_topics(bootstrap)
     since = dt.datetime.now(dt.UTC)
     seconds = produce_simulation(parts, bootstrap, events, seed, console)
-    stats = consume(parts, bootstrap, until_idle=3.0, expect=events, console=console)
+    with parts.lineage_events.consumer() as run:
+        stats = consume(parts, bootstrap, until_idle=3.0, expect=events, console=console, on_progress=run.progress)
+        run.done(stats)
     result = DemoResult(events, seconds, stats, since)
     print_summary(store, result, console)
     written = write_report(store, settings.home / "report.html")

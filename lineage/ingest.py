@@ -8,6 +8,7 @@ from __future__ import annotations
 import signal
 import threading
 import time
+from collections.abc import Callable
 
 from rich.console import Console
 from rich.progress import (
@@ -44,11 +45,12 @@ def produce_simulation(parts: Parts, bootstrap: str, n: int, seed: int | None, c
     return time.perf_counter() - started
 
 
-def consume(parts: Parts, bootstrap: str, until_idle: float | None, expect: int | None,
-            console: Console) -> ConsumeStats:  # fmt: skip
+def consume(parts: Parts, bootstrap: str, until_idle: float | None, expect: int | None, console: Console,
+            on_progress: Callable[[ConsumeStats], None] | None = None) -> ConsumeStats:  # fmt: skip
     """Run the tagging consumer until it is idle for ``until_idle`` seconds (or stopped), showing its progress.
 
-    Its changes of state (the store or the broker gone, and back) are printed as they happen.
+    Its changes of state (the store or the broker gone, and back) are printed as they happen; ``on_progress``
+    hears its counts too (the run's lineage events).
     """
     consumer = parts.consumer(bootstrap, report=lambda message: console.print(f"[yellow]{message}[/]"))
     # Ctrl-C or a SIGTERM (docker stop) ends the run at the next poll, with what it holds flushed.
@@ -57,7 +59,13 @@ def consume(parts: Parts, bootstrap: str, until_idle: float | None, expect: int 
     try:
         with progress_bar(console) as bar:
             task = bar.add_task("consuming, tagging, storing", total=expect)
-            return consumer.run(until_idle=until_idle, on_progress=lambda s: bar.update(task, completed=s.consumed))
+
+            def progress(stats: ConsumeStats) -> None:
+                bar.update(task, completed=stats.consumed)
+                if on_progress is not None:
+                    on_progress(stats)
+
+            return consumer.run(until_idle=until_idle, on_progress=progress)
     finally:
         for sig, handler in previous.items():
             signal.signal(sig, handler)

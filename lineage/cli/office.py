@@ -11,6 +11,7 @@ from lineage.cli.context import fail, parts
 if TYPE_CHECKING:
     from consumers.rights.identity import Contact
     from consumers.rights.office import RightsOffice
+    from lineage.wiring import Parts
 
 Email = Annotated[str | None, typer.Option("--email", help="The person's business e-mail (trimmed and lower-cased).")]
 Phone = Annotated[str | None, typer.Option("--phone", help="Or their phone number, where no e-mail was "
@@ -30,13 +31,14 @@ def who(email: str | None, phone: str | None) -> Contact:
         raise fail(str(exc), code=2) from None
 
 
-def rights_office(operator: str | None) -> RightsOffice:
-    """The rights office on the configured store, or a clear error (exit code 1) when it cannot be built."""
+def rights_office(operator: str | None, on: Parts | None = None) -> RightsOffice:
+    """The rights office on the configured store (of ``on``, the command's parts, if given), or a clear error
+    (exit code 1) when it cannot be built."""
     from consumers.identity.pseudonym import MissingPseudonymKey
     from consumers.rights.errors import RightsError
 
     try:
-        return parts().rights_office(operator)
+        return (on or parts()).rights_office(operator)
     except (RightsError, MissingPseudonymKey) as exc:
         raise fail(str(exc)) from None
 

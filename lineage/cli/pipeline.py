@@ -63,7 +63,9 @@ def consume(
     try:
         bootstrap = p.bootstrap()
         p.prepare_topics(bootstrap)
-        stats = run_consume(p, bootstrap, until_idle, None, err)
+        with p.lineage_events.consumer() as run:
+            stats = run_consume(p, bootstrap, until_idle, None, err, on_progress=run.progress)
+            run.done(stats)
     except KeyboardInterrupt:
         console.print("stopped")
         return

@@ -41,18 +41,21 @@ def retention_run(
     from consumers.retention.errors import RetentionError
     from consumers.retention.run import FACTS_STEP
 
-    run = parts().retention_run(operator)
+    p = parts()
+    run = p.retention_run(operator)
     try:
         plan = run.plan(as_of) if dry_run else None
         if plan is None:
             with Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
-                          console=console, transient=True) as bar:  # fmt: skip
+                          console=console, transient=True) as bar, \
+                    p.lineage_events.retention() as lineage_run:  # fmt: skip
                 task = bar.add_task("retention", total=run.steps())
 
                 def progress(description: str, done: int, total: int) -> None:
                     bar.update(task, description=description, completed=done, total=total)
 
                 report = run.execute(as_of, progress)
+                lineage_run.done(report)
     except RetentionError as exc:
         raise fail(str(exc), code=2) from None
     when = plan.as_of if plan else report.as_of

@@ -7,7 +7,7 @@ from typing import Annotated
 
 import typer
 
-from lineage.cli.context import LineageTyper, Operator, console, err, fail
+from lineage.cli.context import LineageTyper, Operator, console, err, fail, parts
 from lineage.cli.office import Email, Phone, RequestId, rights_call, rights_office, who
 
 app = LineageTyper(help="Answer a data-subject request (GDPR Art. 15-21) for one person, named by business e-mail, "
@@ -26,9 +26,11 @@ def sar_export(
     request: RequestId = None,
 ) -> None:
     """Write everything held about the person (Art. 15) and a portable copy of their events (Art. 20)."""
-    office = rights_office(operator)
-    with console.status("exporting"):
+    p = parts()
+    office = rights_office(operator, p)
+    with console.status("exporting"), p.lineage_events.access_export() as run:
         result = rights_call(office.export, who(email, phone), out, request)
+        run.done(result)
     console.print(f"{result.events:,} events and {result.identifiers:,} identifiers -> {result.folder} "
                   f"and {result.zip_path} ({result.seconds:.2f} s)")  # fmt: skip
 
@@ -38,9 +40,11 @@ def sar_erase(email: Email = None, phone: Phone = None, operator: Operator = Non
               request: RequestId = None) -> None:  # fmt: skip
     """Erase the person from every table, the rollups, the dead-letter topic and the export folder, keeping
     (restricted) what the law requires; then say, per place, what remains and until when."""
-    office = rights_office(operator)
-    with console.status("erasing and verifying"):
+    p = parts()
+    office = rights_office(operator, p)
+    with console.status("erasing and verifying"), p.lineage_events.erasure() as run:
         result = rights_call(office.erase, who(email, phone), request)
+        run.done(result)
     s = result.store
     if result.already_erased_at is not None:
         kept = f" (kept, restricted: {s.events_kept:,} events)" if s.events_kept else ""
@@ -103,8 +107,11 @@ def sar_rectify(
         if not sep:
             raise fail(f"--set takes field=value, not {item!r}", code=2)
         changes[field.strip()] = value
-    office = rights_office(operator)
-    result = rights_call(office.rectify, who(email, phone), changes, request)
+    p = parts()
+    office = rights_office(operator, p)
+    with p.lineage_events.rectification() as run:
+        result = rights_call(office.rectify, who(email, phone), changes, request)
+        run.done(result)
     console.print(f"request {result.request_id}: " + ", ".join(f"{f}: {n} value(s) replaced" if n else f"{f}: completed"
                                                              for f, n in result.fields.items()))  # fmt: skip
 

@@ -111,7 +111,9 @@ def export_to(request: Request, caller: Caller, who: Who, request_id: str | None
     """Write an access export into a new folder of the export folder; its zip is fetched from ``download``."""
     service = service_of(request)
     name = f"export-{dt.datetime.now(dt.UTC):%Y%m%dT%H%M%S}-{secrets.token_hex(4)}"
-    result = office(request, caller).export(who, service.settings.exports_folder / name, request_id)
+    with service.parts.lineage_events.access_export(wait=False) as run:
+        result = office(request, caller).export(who, service.settings.exports_folder / name, request_id)
+        run.done(result)
     return {"events": result.events, "identifiers": result.identifiers, "zip": result.zip_path.name,
             "download": f"/api/exports/{result.zip_path.name}", "seconds": round(result.seconds, 3)}  # fmt: skip
 
@@ -143,7 +145,9 @@ def locate(request: Request, caller: Privacy, body: Named) -> list[dict[str, Any
 
 @router.post("/subjects/erase", summary="Erase the person (Art. 17), keeping restricted what the law requires")
 def erase(request: Request, caller: Privacy, body: Person) -> dict[str, Any]:
-    result = office(request, caller).erase(body.who, body.request)
+    with service_of(request).parts.lineage_events.erasure(wait=False) as run:
+        result = office(request, caller).erase(body.who, body.request)
+        run.done(result)
     s = result.store
     return {"request_id": result.request_id, "events_deleted": s.events_deleted, "events_unlinked": s.events_unlinked,
             "identifiers_deleted": s.identifiers_deleted, "rectifications_deleted": s.rectifications_deleted,
@@ -156,7 +160,9 @@ def erase(request: Request, caller: Privacy, body: Person) -> dict[str, Any]:
 
 @router.post("/subjects/rectify", summary="Correct or complete identifiers (Art. 16)")
 def rectify(request: Request, caller: Privacy, body: Rectify) -> dict[str, Any]:
-    result = office(request, caller).rectify(body.who, body.set, body.request)
+    with service_of(request).parts.lineage_events.rectification(wait=False) as run:
+        result = office(request, caller).rectify(body.who, body.set, body.request)
+        run.done(result)
     return {"request_id": result.request_id, "fields": result.fields}
 
 
