@@ -8,7 +8,7 @@ number the topic has.
 
 from __future__ import annotations
 
-import logging
+import socket
 from pathlib import Path
 
 from kafka import KafkaConsumer, KafkaProducer, TopicPartition
@@ -17,7 +17,9 @@ from consumers.audit.checkpoints import Checkpoint, CheckpointBook
 from consumers.audit.errors import CheckpointUnreadable
 from lineage.topics import TopicSpec, ensure_topics
 
-log = logging.getLogger("lineage.audit")
+class BrokerUnreachable(Exception):
+    """No broker listens at the configured address."""
+
 
 SPEC_CONFIGS = {"cleanup.policy": "compact", "min.insync.replicas": "1"}
 _TIMEOUT_MS = 5_000
@@ -38,14 +40,23 @@ class CheckpointTopic:
     def _marker(self) -> Path:
         return self.book.folder / ".published"
 
+    def _reachable(self) -> None:
+        """Fail within seconds when no broker listens: a client would wait 30 s to bootstrap."""
+        host, _, port = self.bootstrap.split(",")[0].rpartition(":")
+        try:
+            socket.create_connection((host or "127.0.0.1", int(port)), timeout=_TIMEOUT_MS / 2500).close()
+        except (OSError, ValueError) as exc:
+            raise BrokerUnreachable(f"the broker at {self.bootstrap} does not answer ({exc})") from None
+
     def publish(self, checkpoint: Checkpoint) -> None:
         """Send this checkpoint and every earlier one the topic does not have yet."""
+        self._reachable()
         last = int(self._marker.read_text()) if self._marker.exists() else 0
         pending = [p for p in sorted(self.book.folder.glob("*.json")) if p.stem.isdigit() and int(p.stem) > last]
         if self._producer is None:
             ensure_topics(self.bootstrap, [topic_spec(self.topic)], timeout_ms=_TIMEOUT_MS)
             self._producer = KafkaProducer(bootstrap_servers=self.bootstrap, acks="all", max_block_ms=_TIMEOUT_MS,
-                                           request_timeout_ms=_TIMEOUT_MS)  # fmt: skip
+                                           request_timeout_ms=_TIMEOUT_MS, bootstrap_timeout_ms=_TIMEOUT_MS)  # fmt: skip
         for path in pending:
             self._producer.send(self.topic, key=path.stem.encode(), value=path.read_bytes())
         self._producer.flush(timeout=_TIMEOUT_MS / 1000)
@@ -53,8 +64,10 @@ class CheckpointTopic:
 
     def read(self) -> tuple[list[Checkpoint], list[str]]:
         """Every checkpoint on the topic, and a line for each record that is not one."""
+        self._reachable()
         consumer = KafkaConsumer(bootstrap_servers=self.bootstrap, enable_auto_commit=False, group_id=None,
-                                 request_timeout_ms=_TIMEOUT_MS + 1000, consumer_timeout_ms=_TIMEOUT_MS)  # fmt: skip
+                                 request_timeout_ms=_TIMEOUT_MS + 1000, consumer_timeout_ms=_TIMEOUT_MS,
+                                 bootstrap_timeout_ms=_TIMEOUT_MS)  # fmt: skip
         try:
             if not consumer.partitions_for_topic(self.topic):
                 return [], []
