@@ -8,6 +8,7 @@ from dataclasses import dataclass
 from rich.console import Console
 from rich.table import Table
 
+from consumers.audit.checkpoints import fingerprint
 from consumers.pipeline.consumer import ConsumeStats
 from consumers.store.store import Store
 from consumers.usage.queries import top_components
@@ -34,6 +35,9 @@ def run_demo(settings: Settings, events: int, seed: int | None, console: Console
                   f"(database {settings.clickhouse_database})")  # fmt: skip
     store = parts.store
     parts.prepare_topics(bootstrap)
+    signer = parts.sealer.signer  # the demo's audit signing key, made once and kept in the home folder
+    console.print(f"Audit signing key: [bold]{signer.key_file}[/] ({'created' if signer.ensure() else 'kept'}, "
+                  f"key {fingerprint(signer.public)})")  # fmt: skip
     since = dt.datetime.now(dt.UTC)
     seconds = produce_simulation(parts, bootstrap, events, seed, console)
     with parts.lineage_events.consumer() as run:
@@ -44,6 +48,9 @@ def run_demo(settings: Settings, events: int, seed: int | None, console: Console
     written = write_report(store, settings.home / "report.html")
     console.print(f"Usage report: [bold]{written.path}[/] (open it in a browser; `lineage usage --help` for the "
                   "questions behind it)")  # fmt: skip
+    sealed = parts.sealer.seal(force=True)
+    console.print(f"Audit chain sealed in checkpoint {sealed.number if sealed else '-'} ({settings.audit_folder}); "
+                  "check it with `lineage audit verify`")  # fmt: skip
     console.print("To keep it running with an API and pages: [bold]make serve[/], then "
                   "`lineage token create --role product --name you` (README, The service)")  # fmt: skip
     return result

@@ -64,12 +64,13 @@ def verify(
     from consumers.audit.verify import Verifier
 
     p = parts()
+    store = p.store  # a store that does not answer is told before anything else
     checkpoints, problems = _checkpoints(p)
     signer = p.sealer.signer
     if not signer.key_file.exists():
         raise fail(f"no audit signing key at {signer.key_file}: nothing was ever sealed with it "
                    "(set LINEAGE_AUDIT_KEY_FILE to the key that was)")  # fmt: skip
-    verifier = Verifier(p.store, terms_of(p.policy), signer.public, checkpoints)
+    verifier = Verifier(store, terms_of(p.policy), signer.public, checkpoints)
     with Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), console=console,
                   transient=True) as bar:  # fmt: skip
         task = bar.add_task("verifying")
@@ -110,17 +111,18 @@ def export(
     from consumers.rights.access_log import AccessLog, Action
 
     p = parts()
+    store = p.store  # a store that does not answer is told before anything else
     checkpoints, _ = p.checkpoints.read()
     signer = p.sealer.signer
     if not signer.key_file.exists():
         raise fail(f"no audit signing key at {signer.key_file}: nothing was ever sealed with it")
     try:
-        done = export_audit(p.store, checkpoints, signer.public_pem(), terms_of(p.policy), as_utc(start), as_utc(end),
+        done = export_audit(store, checkpoints, signer.public_pem(), terms_of(p.policy), as_utc(start), as_utc(end),
                             out.expanduser().resolve())  # fmt: skip
     except AuditError as exc:
         raise fail(str(exc), code=exits.USAGE) from None
     # The rows name people by subject id: handing them out is itself logged.
-    AccessLog(p.store, operator or p.settings.operator or "audit").record(
+    AccessLog(store, operator or p.settings.operator or "audit").record(
         Action.audit_export, "", "", f"{sum(done.rows.values())} audit rows {start:%Y-%m-%d} to {end:%Y-%m-%d}")
     console.print(f"exported {sum(done.rows.values()):,} rows of {sum(1 for n in done.rows.values() if n)} chains "
                   f"and {done.checkpoints} checkpoints to {done.folder}; verify there with "
