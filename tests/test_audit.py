@@ -166,6 +166,18 @@ def test_rows_removed_at_the_end_of_their_term_still_verify(pipeline: Pipeline, 
     assert [(f.table, f.row) for f in early.findings] == [("access_log", "rows 1-4")]
 
 
+def test_a_time_given_in_another_zone_hashes_as_the_store_reads_it_back(pipeline: Pipeline) -> None:
+    world = World(pipeline.store, pipeline.settings.audit_folder, pipeline.settings.audit_key)
+    sealer = world.sealer()
+    amsterdam = dt.timezone(dt.timedelta(hours=2))
+    at = dt.datetime(2026, 7, 1, 14, 30, 15, 123456, tzinfo=amsterdam)  # 12:30:15.123456 UTC
+    AuditTrail.of(pipeline.store).append("access_log", ("at", "operator", "action", "request_id", "subject_id",
+                                                        "detail"), [(at, "officer", "export", "R", "s", "")])  # fmt: skip
+    sealer.seal()
+    assert pipeline.store.scalar("SELECT toString(at) FROM access_log") == "2026-07-01 12:30:15.123456"
+    assert world.verify().ok
+
+
 def _rewrite(world: World, table: str, seq: int, changes: dict[str, str], through: int | None = None) -> None:
     """Change a row and recompute its hash (and relink the rows after it, through ``through``), as an intruder
     who knows the canonical form would."""

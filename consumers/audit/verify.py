@@ -145,16 +145,16 @@ class Verifier:
         names = list(kinds)
         done = 0
         for row in self._rows(table, names, walk.expected, int(last)):
-            values, (seq, prev, prior_at, stored) = row[: len(names)], row[len(names):]
+            fields = dict(zip(names, row, strict=False))  # the row's own columns; the chain's four follow
+            seq, prev, prior_at, stored = row[len(names):]
             seq = int(seq)
             if seq == walk.last_seq:
-                self._find(result, table, chain.key, seq, dict(zip(names, values, strict=True)),
-                           "a second row at the same place (a row was copied or inserted)")  # fmt: skip
+                self._find(result, table, chain.key, seq, fields, "a second row at the same place (a row was copied "
+                           "or inserted)")  # fmt: skip
                 continue
             if seq > walk.expected:
                 self._gap(table, walk, seq - 1, prev, as_utc(prior_at), removed, result)
-            hashed = digest(record(table, seq, prev, prior_at, content(kinds, dict(zip(names, values, strict=True)))))
-            fields = dict(zip(names, values, strict=True))
+            hashed = digest(record(table, seq, prev, prior_at, content(kinds, fields)))
             if hashed != stored:
                 self._find(result, table, chain.key, seq, fields, "its content does not match its hash: a field was "
                            "changed after it was written")  # fmt: skip
