@@ -60,7 +60,9 @@ def test_the_ttl_and_the_facts_view_are_generated_from_the_policy() -> None:
     events = ttl_clause(POLICY, "events")
     assert "toDateTime(occurred_at) + toIntervalMonth(12) DELETE WHERE retention_rule = 'prospect_data'" in events
     assert "customer_data" not in events  # its term starts at an event, not at the row's date
-    assert ttl_clause(POLICY, "dsr_requests") == "toDateTime(received_at) + toIntervalYear(5) DELETE"
+    # Request records go five years after each row was written: in the order their audit chain holds them.
+    assert ttl_clause(POLICY, "dsr_requests") == "toDateTime(updated_at) + toIntervalYear(5) DELETE"
+    assert ttl_clause(POLICY, "erasures") == "toDateTime(at) + toIntervalYear(5) DELETE"
     assert ttl_clause(POLICY, "dead_letters") == ""
     select = facts_select(POLICY)
     assert "attributes['term_end']" in select and "attributes['left_at']" in select
