@@ -52,6 +52,10 @@ def _checkpoints(p: Parts) -> tuple[list[Checkpoint], list[str]]:
     return [mine[n] for n in sorted(mine)], problems
 
 
+def _count(n: int, thing: str) -> str:
+    return f"{n:,} {thing}" + ("" if n == 1 else "s")
+
+
 @app.command("verify")
 def verify(
     since: Annotated[dt.datetime | None, typer.Option("--from", help="Verify only rows dated from here on (UTC); "
@@ -87,7 +91,7 @@ def verify(
         raise fail(f"NOT VERIFIED: {first.line()}{more}", code=exits.AUDIT)
     up_to = f"{result.up_to:%Y-%m-%d %H:%M:%S} UTC" if result.up_to else "no checkpoint yet"
     console.print(f"verified {result.rows:,} rows in {result.chains} chains up to {up_to} (key {result.key}, "
-                  f"{result.checkpoints} checkpoints, {result.seconds:.1f} s)")  # fmt: skip
+                  f"{_count(result.checkpoints, 'checkpoint')}, {result.seconds:.1f} s)")  # fmt: skip
     for label, counts in (("gone at the end of their term", result.expired), ("removed by an erasure, as it "
                           "recorded", result.erased), ("not sealed yet (the next seal covers them)", result.unsealed),
                           ("written before the chain existed, not covered", result.unchained)):  # fmt: skip
@@ -124,8 +128,9 @@ def export(
     # The rows name people by subject id: handing them out is itself logged.
     AccessLog(store, operator or p.settings.operator or "audit").record(
         Action.audit_export, "", "", f"{sum(done.rows.values())} audit rows {start:%Y-%m-%d} to {end:%Y-%m-%d}")
-    console.print(f"exported {sum(done.rows.values()):,} rows of {sum(1 for n in done.rows.values() if n)} chains "
-                  f"and {done.checkpoints} checkpoints to {done.folder}; verify there with "
+    chains = sum(1 for n in done.rows.values() if n)
+    console.print(f"exported {_count(sum(done.rows.values()), 'row')} of {_count(chains, 'chain')} "
+                  f"and {_count(done.checkpoints, 'checkpoint')} to {done.folder}; verify there with "
                   "`python3 verify_audit.py`")  # fmt: skip
     if done.unsealed:
         console.print(f"  not sealed yet, so not vouched for by a checkpoint: the newest rows of "
