@@ -48,10 +48,14 @@ class CheckpointTopic:
         except (OSError, ValueError) as exc:
             raise BrokerUnreachable(f"the broker at {self.bootstrap} does not answer ({exc})") from None
 
+    def published(self) -> int:
+        """The number of the newest checkpoint sent to the topic (0: none yet)."""
+        return int(self._marker.read_text()) if self._marker.exists() else 0
+
     def publish(self, checkpoint: Checkpoint) -> None:
         """Send this checkpoint and every earlier one the topic does not have yet."""
         self._reachable()
-        last = int(self._marker.read_text()) if self._marker.exists() else 0
+        last = self.published()
         pending = [p for p in sorted(self.book.folder.glob("*.json")) if p.stem.isdigit() and int(p.stem) > last]
         if self._producer is None:
             ensure_topics(self.bootstrap, [topic_spec(self.topic)], timeout_ms=_TIMEOUT_MS)

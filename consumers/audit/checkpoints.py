@@ -31,6 +31,11 @@ from schemas.values import as_utc
 _RAW = (serialization.Encoding.Raw, serialization.PublicFormat.Raw)
 
 
+def _when(text: str) -> dt.datetime:
+    """A moment as a checkpoint writes it (``canonical.moment``: ISO 8601 ending in Z)."""
+    return as_utc(dt.datetime.fromisoformat(text))
+
+
 @dataclass(frozen=True)
 class Checkpoint:
     body: dict[str, Any]  # number, sealed_at, previous, key, chains
@@ -42,14 +47,14 @@ class Checkpoint:
 
     @property
     def sealed_at(self) -> dt.datetime:
-        return as_utc(dt.datetime.fromisoformat(self.body["sealed_at"].replace("Z", "+00:00")))
+        return _when(self.body["sealed_at"])
 
     def head(self, table: str) -> Head | None:
         seal = self.body["chains"].get(table)
         if seal is None:
             return None
         h = seal["head"]
-        return Head(int(h["seq"]), h["hash"], as_utc(dt.datetime.fromisoformat(h["latest"].replace("Z", "+00:00"))))
+        return Head(int(h["seq"]), h["hash"], _when(h["latest"]))
 
     def digest(self) -> str:
         """What the next checkpoint names as its ``previous``."""

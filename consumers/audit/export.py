@@ -15,7 +15,7 @@ import shutil
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from consumers.audit.canonical import CHAIN_COLUMNS, content, moment, record
+from consumers.audit.canonical import content, moment, record
 from consumers.audit.chains import CHAINS, removed_rows
 from consumers.audit.checkpoints import Checkpoint, fingerprint, load_public_key
 from consumers.audit.errors import AuditError
@@ -63,7 +63,7 @@ def export_audit(store: Store, checkpoints: list[Checkpoint], public_pem: bytes,
         else:
             result.unsealed.append(table)
         ranges[table] = (lo, hi)
-        result.rows[table] = _write_rows(store, trail, table, lo, hi, out / "rows" / f"{table}.jsonl")
+        result.rows[table] = _write_rows(trail, table, lo, hi, out / "rows" / f"{table}.jsonl")
         gone = [{"seq": s, "hash": h, "prev": pv} for (t, s), (h, pv) in sorted(removed.items())
                 if t == table and lo <= s <= hi]  # fmt: skip
         if gone:
@@ -85,18 +85,13 @@ def export_audit(store: Store, checkpoints: list[Checkpoint], public_pem: bytes,
     return result
 
 
-def _write_rows(store: Store, trail: AuditTrail, table: str, lo: int, hi: int, path: Path) -> int:
+def _write_rows(trail: AuditTrail, table: str, lo: int, hi: int, path: Path) -> int:
     kinds = trail.columns(table)
-    names = list(kinds)
-    cols = ", ".join([*names, *CHAIN_COLUMNS])
     n = 0
     with path.open("w") as f:
-        for low in range(lo, hi + 1, _PAGE):
-            for row in store.rows(f"SELECT {cols} FROM {table} WHERE chain_seq >= {{a:UInt64}} AND chain_seq <="
-                                  " {b:UInt64} ORDER BY chain_seq", {"a": low, "b": min(low + _PAGE - 1, hi)}):  # fmt: skip
-                values, (seq, prev, prior_at, row_hash) = row[: len(names)], row[len(names):]
-                rec = record(table, int(seq), prev, prior_at, content(kinds, dict(zip(names, values, strict=True))))
-                f.write(json.dumps({"record": rec, "hash": row_hash}, ensure_ascii=False, sort_keys=True) + "\n")
-                n += 1
+        for fields, seq, prev, prior_at, row_hash in trail.stored_rows(table, lo, hi, _PAGE):
+            rec = record(table, seq, prev, prior_at, content(kinds, fields))
+            f.write(json.dumps({"record": rec, "hash": row_hash}, ensure_ascii=False, sort_keys=True) + "\n")
+            n += 1
     return n
 

@@ -14,7 +14,7 @@ from collections.abc import Callable
 
 from consumers.audit.canonical import GENESIS, moment
 from consumers.audit.checkpoints import Checkpoint, CheckpointBook, Signer, fingerprint
-from consumers.audit.trail import AuditTrail
+from consumers.audit.trail import EPOCH, AuditTrail
 
 log = logging.getLogger("lineage.audit")
 
@@ -31,7 +31,7 @@ class Sealer:
 
     def seal(self, force: bool = False) -> Checkpoint | None:
         """Seal every chain's head; only when rows were appended since the last seal, unless forced."""
-        with self.trail._lock:
+        with self.trail.lock:
             if not force and not self.trail.unsealed:
                 return None
             if self.signer.ensure():
@@ -62,7 +62,7 @@ class Sealer:
             " ORDER BY chain_seq LIMIT 1"
         )
         if not rows:
-            return {"seq": 0, "prev": GENESIS, "prior_at": moment(dt.datetime(1970, 1, 1, tzinfo=dt.UTC)), "rows": 0}
+            return {"seq": 0, "prev": GENESIS, "prior_at": moment(EPOCH), "rows": 0}
         seq, prev, prior_at, count = rows[0]
         return {"seq": int(seq), "prev": prev, "prior_at": moment(prior_at), "rows": int(count)}
 

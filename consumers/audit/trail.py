@@ -13,7 +13,7 @@ from __future__ import annotations
 import datetime as dt
 import threading
 import weakref
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any, ClassVar
 
@@ -52,7 +52,7 @@ class AuditTrail:
 
     def __init__(self, store: Store) -> None:
         self.store = store
-        self._lock = threading.RLock()
+        self.lock = threading.RLock()  # one writer or sealer at a time
         self._heads: dict[str, Head] = {}
         self._columns: dict[str, dict[str, Column]] = {}
         self.sealed: Callable[[str], Head | None] = lambda table: None
@@ -64,7 +64,7 @@ class AuditTrail:
             return
         chain = CHAINS[table]
         kinds = self.columns(table)
-        with self._lock:
+        with self.lock:
             head = self.head(table)
             out = []
             for row in rows:
@@ -78,7 +78,7 @@ class AuditTrail:
             self.unsealed += len(out)
 
     def head(self, table: str) -> Head:
-        with self._lock:
+        with self.lock:
             if table not in self._heads:
                 found = self._stored_head(table)
                 sealed = self.sealed(table)
@@ -86,7 +86,7 @@ class AuditTrail:
             return self._heads[table]
 
     def heads(self) -> dict[str, Head]:
-        with self._lock:
+        with self.lock:
             return {table: self.head(table) for table in CHAINS}
 
     def columns(self, table: str) -> dict[str, Column]:
@@ -94,6 +94,19 @@ class AuditTrail:
         if table not in self._columns:
             self._columns[table] = {n: Column(t) for n, t in self.store.columns(table) if n not in CHAIN_COLUMNS}
         return self._columns[table]
+
+    def stored_rows(self, table: str, first: int, last: int,
+                    page: int = 100_000) -> Iterator[tuple[dict[str, Any], int, str, dt.datetime, str]]:  # fmt: skip
+        """The chain's rows at places ``first`` to ``last``, in order, as stored: (the row's own columns, place,
+        previous hash, prior date, hash). Read a page of places at a time: no sort of the whole table at once."""
+        names = list(self.columns(table))
+        cols = ", ".join([*names, *CHAIN_COLUMNS])
+        sql = (f"SELECT {cols} FROM {table} WHERE chain_seq >= {{a:UInt64}} AND chain_seq < {{b:UInt64}}"
+               " ORDER BY chain_seq")
+        for low in range(first, last + 1, page):
+            for row in self.store.rows(sql, {"a": low, "b": min(low + page, last + 1)}):
+                seq, prev, prior_at, row_hash = row[len(names):]
+                yield dict(zip(names, row, strict=False)), int(seq), prev, prior_at, row_hash
 
     def _stored_head(self, table: str) -> Head:
         date = CHAINS[table].date

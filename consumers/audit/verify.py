@@ -13,13 +13,13 @@ from __future__ import annotations
 
 import datetime as dt
 import time
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 
-from consumers.audit.canonical import CHAIN_COLUMNS, GENESIS, content, digest, record
+from consumers.audit.canonical import GENESIS, content, digest, record
 from consumers.audit.chains import CHAINS, removed_rows
 from consumers.audit.checkpoints import Checkpoint, fingerprint
 from consumers.audit.trail import AuditTrail, Head
@@ -142,12 +142,8 @@ class Verifier:
             walk = _Walk(int(begin), None)
             pins = {s: p for s, p in pins.items() if s >= begin}
         kinds = self.trail.columns(table)
-        names = list(kinds)
         done = 0
-        for row in self._rows(table, names, walk.expected, int(last)):
-            fields = dict(zip(names, row, strict=False))  # the row's own columns; the chain's four follow
-            seq, prev, prior_at, stored = row[len(names):]
-            seq = int(seq)
+        for fields, seq, prev, prior_at, stored in self.trail.stored_rows(table, walk.expected, int(last), self.page):
             if seq == walk.last_seq:
                 self._find(result, table, chain.key, seq, fields, "a second row at the same place (a row was copied "
                            "or inserted)")  # fmt: skip
@@ -204,17 +200,9 @@ class Verifier:
         # The TTL reads the date at whole seconds: toDateTime(date) + term.
         return term.after(as_utc(latest).replace(microsecond=0)) <= self.now
 
-    def _rows(self, table: str, names: list[str], first: int, last: int) -> Iterator[tuple[Any, ...]]:
-        """The chain's rows in order, a page of places at a time (no sort of the whole table at once)."""
-        cols = ", ".join([*names, *CHAIN_COLUMNS])
-        for low in range(first, last + 1, self.page):
-            yield from self.store.rows(
-                f"SELECT {cols} FROM {table} WHERE chain_seq >= {{a:UInt64}} AND chain_seq < {{b:UInt64}}"
-                " ORDER BY chain_seq", {"a": low, "b": low + self.page})  # fmt: skip
-
     @staticmethod
     def _find(result: Verification, table: str, key: str, seq: int, fields: dict[str, Any], what: str) -> None:
-        named = fields.get(key)
         date = next((v for v in fields.values() if isinstance(v, dt.datetime)), None)
-        label = f"row {seq}" + (f" ({key} {named}" if named else " (") + (f", {_iso(date)})" if date else ")")
-        result.findings.append(Finding(table, label.replace(" ()", ""), what))
+        names = [f"{key} {fields[key]}"] if fields.get(key) else []
+        names += [_iso(date)] if date else []
+        result.findings.append(Finding(table, f"row {seq}" + (f" ({', '.join(names)})" if names else ""), what))

@@ -13,7 +13,7 @@ from lineage.cli.context import LineageTyper, Operator, console, err, fail, part
 from schemas.values import as_utc
 
 if TYPE_CHECKING:
-    from consumers.audit.checkpoints import Checkpoint
+    from consumers.audit.checkpoints import Checkpoint, Signer
     from lineage.wiring import Parts
 
 app = LineageTyper(help="The audit chain: every row of the access log, the request register, erasure and retention "
@@ -37,8 +37,7 @@ def _checkpoints(p: Parts) -> tuple[list[Checkpoint], list[str]]:
         return found, problems
     problems += unreadable
     mine = {c.number: c for c in found}
-    marker = p.checkpoints.folder / ".published"
-    sent = int(marker.read_text()) if marker.exists() else 0
+    sent = topic.published()
     for cp in published:
         if cp.number not in mine:
             problems.append(f"checkpoint {cp.number} is on topic {topic.topic} but not in {p.checkpoints.folder}: "
@@ -50,6 +49,15 @@ def _checkpoints(p: Parts) -> tuple[list[Checkpoint], list[str]]:
     problems += [f"checkpoint {n} was sent to topic {topic.topic} but is not on it" for n in mine
                  if n <= sent and n not in on_topic]  # fmt: skip
     return [mine[n] for n in sorted(mine)], problems
+
+
+def _signer(p: Parts) -> Signer:
+    """The signing key the checkpoints were sealed with; a clear error when there is none."""
+    signer = p.sealer.signer
+    if not signer.key_file.exists():
+        raise fail(f"no audit signing key at {signer.key_file}: nothing was ever sealed with it "
+                   "(set LINEAGE_AUDIT_KEY_FILE to the key that was)")  # fmt: skip
+    return signer
 
 
 def _count(n: int, thing: str) -> str:
@@ -70,10 +78,7 @@ def verify(
     p = parts()
     store = p.store  # a store that does not answer is told before anything else
     checkpoints, problems = _checkpoints(p)
-    signer = p.sealer.signer
-    if not signer.key_file.exists():
-        raise fail(f"no audit signing key at {signer.key_file}: nothing was ever sealed with it "
-                   "(set LINEAGE_AUDIT_KEY_FILE to the key that was)")  # fmt: skip
+    signer = _signer(p)
     verifier = Verifier(store, terms_of(p.policy), signer.public, checkpoints)
     with Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), console=console,
                   transient=True) as bar:  # fmt: skip
@@ -117,9 +122,7 @@ def export(
     p = parts()
     store = p.store  # a store that does not answer is told before anything else
     checkpoints, _ = p.checkpoints.read()
-    signer = p.sealer.signer
-    if not signer.key_file.exists():
-        raise fail(f"no audit signing key at {signer.key_file}: nothing was ever sealed with it")
+    signer = _signer(p)
     try:
         done = export_audit(store, checkpoints, signer.public_pem(), terms_of(p.policy), as_utc(start), as_utc(end),
                             out.expanduser().resolve())  # fmt: skip
